@@ -1,0 +1,35 @@
+"""`counting eval`: accuracy, FPF and fully-right counts of a checkpoint on every set file."""
+
+from __future__ import annotations
+
+from counting.checkpoint import load_checkpoint
+from counting.datasets import SET_NAMES, load_datasets
+from counting.fileformat import write_json_atomic
+from counting.metrics import evaluate
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a checkpoint on the data sets",
+                       description="Sequence accuracy (%%), mean First Point of Failure and "
+                       "fully-right count on each set file present in DATA.")
+    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("--data", required=True, help="directory written by `counting data`")
+    p.add_argument("--json", dest="json_out", default=None,
+                   help='write {"<set>": {"n", "accuracy", "fpf", "fully_right"}} here')
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    model, _ = load_checkpoint(args.checkpoint)
+    sets = load_datasets(args.data, SET_NAMES)
+    if not sets:
+        raise FileNotFoundError(f"{args.data}: no set files ({', '.join(SET_NAMES)}) found")
+    results = {}
+    print(f"{'set':<12}{'n':>7}{'accuracy %':>12}{'mean FPF':>11}{'fully right':>13}")
+    for name, seqs in sets.items():
+        m = evaluate(model, seqs)
+        results[name] = {k: m[k] for k in ("n", "accuracy", "fpf", "fully_right")}
+        print(f"{name:<12}{m['n']:>7}{m['accuracy']:>12.2f}{m['fpf']:>11.1f}{m['fully_right']:>13}")
+    if args.json_out:
+        write_json_atomic(args.json_out, results)
+    return 0
