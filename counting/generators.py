@@ -71,6 +71,16 @@ def pcfg_word(rng: np.random.Generator, max_len: int, p: float = P_WRAP, q: floa
             result = sample if len(sample) <= max_len else ""
 
 
+def count_dyck_words(min_len: int, max_len: int) -> int:
+    """Number of Dyck-1 words with min_len <= length <= max_len (sum of Catalan numbers)."""
+    total, catalan = 0, 1  # catalan = C_k, the number of words of length 2k
+    for k in range(0, max_len // 2 + 1):
+        if 2 * k >= min_len:
+            total += catalan
+        catalan = catalan * 2 * (2 * k + 1) // (k + 2)
+    return total
+
+
 def pcfg_words(
     rng: np.random.Generator,
     n: int,
@@ -89,6 +99,12 @@ def pcfg_words(
         raise ValueError(f"min_len {min_len} > max_len {max_len}")
     if max_len < 2 or n < 0:
         raise ValueError("need max_len >= 2 and n >= 0")
+    available = count_dyck_words(min_len, max_len)
+    if n > available:
+        raise ValueError(
+            f"asked for {n} distinct words of length {min_len}-{max_len}, "
+            f"but only {available} Dyck-1 words have such lengths"
+        )
     seen: set[str] = set()
     out: list[str] = []
     while len(out) < n:
