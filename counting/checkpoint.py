@@ -66,6 +66,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[CounterRNN, dict]:
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit a {cell} of hidden size {hidden}: {e}")
+        raise CheckpointError(
+            f"{path}: weights do not fit a {cell} of hidden size {hidden}: {e}"
+        ) from None
     model.eval()
     return model, dict(payload.get("meta") or {})

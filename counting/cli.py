@@ -15,6 +15,10 @@ COMMAND_MODULES = (
     "counting.commands.data",
     "counting.commands.train",
     "counting.commands.eval",
+    "counting.commands.sweep",
+    "constructions.cli",
+    "probes.cli",
+    "paper_figs.cli",
 )
 
 
@@ -42,8 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UserError, CheckpointError, DatasetFileError, DyckError, FileNotFoundError,
-            ValueError) as err:
+    except (
+        UserError,
+        CheckpointError,
+        DatasetFileError,
+        DyckError,
+        FileNotFoundError,
+        ValueError,
+    ) as err:
         print(f"counting {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

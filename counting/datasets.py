@@ -44,15 +44,29 @@ class Profile:
 
 PROFILES = {
     "paper": Profile(
-        train=10_000, validation=5_000, short_skip=5_000, short_len=(2, 50),
-        long=5_000, long_len=(52, 100), very_long=100, very_long_len=1000,
-        zigzag_j=ZIGZAG_J, zigzag_len=2000,
+        train=10_000,
+        validation=5_000,
+        short_skip=5_000,
+        short_len=(2, 50),
+        long=5_000,
+        long_len=(52, 100),
+        very_long=100,
+        very_long_len=1000,
+        zigzag_j=ZIGZAG_J,
+        zigzag_len=2000,
     ),
     # Tiny sizes on the same code path, for tests and CI.
     "smoke": Profile(
-        train=200, validation=100, short_skip=50, short_len=(2, 50),
-        long=50, long_len=(52, 100), very_long=6, very_long_len=200,
-        zigzag_j=(10, 20, 25, 50, 100), zigzag_len=200,
+        train=200,
+        validation=100,
+        short_skip=50,
+        short_len=(2, 50),
+        long=50,
+        long_len=(52, 100),
+        very_long=6,
+        very_long_len=200,
+        zigzag_j=(10, 20, 25, 50, 100),
+        zigzag_len=200,
     ),
 }
 
@@ -64,13 +78,18 @@ def make_datasets(profile: str | Profile = "paper", seed: int = 0, progress: boo
     total = prof.train + prof.short_skip + prof.validation + prof.long + prof.very_long
     with tqdm(total=total, desc="datasets", unit="word", disable=not progress) as bar:
         short = pcfg_words(
-            rng, prof.train + prof.short_skip + prof.validation, *prof.short_len,
+            rng,
+            prof.train + prof.short_skip + prof.validation,
+            *prof.short_len,
             progress=bar.update,
         )
         long_ = pcfg_words(rng, prof.long, *prof.long_len, progress=bar.update)
         very_long = conditioned_pcfg_words(
-            rng, prof.very_long, prof.very_long_len,
-            exclude=frozenset(long_), progress=bar.update,
+            rng,
+            prof.very_long,
+            prof.very_long_len,
+            exclude=frozenset(long_),
+            progress=bar.update,
         )
     return {
         "train": short[: prof.train],
@@ -96,7 +115,9 @@ def load_datasets(data_dir: str | Path, names=SET_NAMES, required=()) -> dict[st
     """Read the set files present in DATA_DIR -> {stem: words}. Missing `required` ones raise."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise FileNotFoundError(f"{data_dir}: no such data directory (make one with `counting data`)")
+        raise FileNotFoundError(
+            f"{data_dir}: no such data directory (make one with `counting data`)"
+        )
     out = {}
     for name in names:
         path = data_dir / f"{name}.txt"

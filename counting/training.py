@@ -64,7 +64,11 @@ def shuffle_orders(seed: int, n: int, epochs: int) -> np.ndarray:
     Every backend trains on exactly these orders.
     """
     rng = np.random.default_rng([seed, 1])
-    return np.stack([rng.permutation(n) for _ in range(epochs)]) if n else np.zeros((epochs, 0), np.int64)
+    return (
+        np.stack([rng.permutation(n) for _ in range(epochs)])
+        if n
+        else np.zeros((epochs, 0), np.int64)
+    )
 
 
 class ReferenceBackend:
@@ -140,8 +144,9 @@ def run_training(
     }
     ckpt_meta = {"config": asdict(config), **dict(meta or {})}
     best_loss = math.inf
-    bar = tqdm(range(1, config.epochs + 1), desc=f"train {config.cell}", unit="epoch",
-               disable=not progress)
+    bar = tqdm(
+        range(1, config.epochs + 1), desc=f"train {config.cell}", unit="epoch", disable=not progress
+    )
     for epoch in bar:
         t0 = time.perf_counter()
         online = backend.train_epoch(orders[epoch - 1])
@@ -162,14 +167,19 @@ def run_training(
                 write_json_atomic(out_dir / "history.json", history)
             break
         if out_dir is not None and epoch in config.checkpoint_epochs:
-            save_checkpoint(backend.to_model(), out_dir / "checkpoints" / f"epoch_{epoch:02d}.pt",
-                            {**ckpt_meta, "epoch": epoch})
+            save_checkpoint(
+                backend.to_model(),
+                out_dir / "checkpoints" / f"epoch_{epoch:02d}.pt",
+                {**ckpt_meta, "epoch": epoch},
+            )
         if val < best_loss:
             best_loss = val
             history["best_epoch"] = epoch
             history["best_validation_loss"] = val
             if out_dir is not None:
-                save_checkpoint(backend.to_model(), out_dir / "best.pt", {**ckpt_meta, "epoch": epoch})
+                save_checkpoint(
+                    backend.to_model(), out_dir / "best.pt", {**ckpt_meta, "epoch": epoch}
+                )
         if out_dir is not None:
             write_json_atomic(out_dir / "history.json", history)
         bar.set_postfix(val_loss=f"{val:.3g}", best=history["best_epoch"])

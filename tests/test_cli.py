@@ -14,13 +14,34 @@ def data_dir(tmp_path_factory):
 
 def test_data_writes_the_five_sets(data_dir):
     assert sorted(p.name for p in data_dir.iterdir()) == [
-        "long.txt", "train.txt", "validation.txt", "very_long.txt", "zigzag.txt"]
+        "long.txt",
+        "train.txt",
+        "validation.txt",
+        "very_long.txt",
+        "zigzag.txt",
+    ]
 
 
 def test_train_then_eval_end_to_end(tmp_path, data_dir):
     run = tmp_path / "run"
-    assert main(["train", "--cell", "relu", "--data", str(data_dir), "--out", str(run),
-                 "--epochs", "1", "--engine", "reference"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--cell",
+                "relu",
+                "--data",
+                str(data_dir),
+                "--out",
+                str(run),
+                "--epochs",
+                "1",
+                "--engine",
+                "reference",
+            ]
+        )
+        == 0
+    )
     h = json.loads((run / "history.json").read_text())
     assert len(h["epochs"]) == 1 and "seconds" in h["epochs"][0]
     out = tmp_path / "eval.json"
@@ -44,6 +65,22 @@ def test_errors_are_one_line_and_exit_2(tmp_path, data_dir, capsys):
     corrupt.mkdir()
     (corrupt / "train.txt").write_text("(()),1100\n")
     (corrupt / "validation.txt").write_text("(),10\n")
-    assert main(["train", "--cell", "lstm", "--data", str(corrupt), "--out", str(tmp_path / "r"),
-                 "--epochs", "1", "--engine", "reference"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--cell",
+                "lstm",
+                "--data",
+                str(corrupt),
+                "--out",
+                str(tmp_path / "r"),
+                "--epochs",
+                "1",
+                "--engine",
+                "reference",
+            ]
+        )
+        == 2
+    )
     assert "train.txt:1: labels disagree" in capsys.readouterr().err

@@ -12,9 +12,17 @@ def smoke():
 def test_sizes_and_lengths_follow_the_profile(smoke):
     prof = PROFILES["smoke"]
     assert [len(smoke[k]) for k in ("train", "validation", "long", "very_long", "zigzag")] == [
-        prof.train, prof.validation, prof.long, prof.very_long, len(prof.zigzag_j)]
-    for name, (lo, hi) in [("train", prof.short_len), ("validation", prof.short_len),
-                           ("long", prof.long_len)]:
+        prof.train,
+        prof.validation,
+        prof.long,
+        prof.very_long,
+        len(prof.zigzag_j),
+    ]
+    for name, (lo, hi) in [
+        ("train", prof.short_len),
+        ("validation", prof.short_len),
+        ("long", prof.long_len),
+    ]:
         assert all(lo <= len(w) <= hi for w in smoke[name])
     assert all(len(w) == prof.very_long_len for w in smoke["very_long"])
     assert all(len(w) == prof.zigzag_len for w in smoke["zigzag"])
@@ -37,7 +45,13 @@ def test_same_seed_same_sets_other_seed_other_sets(smoke):
 def test_paper_profile_has_the_paper_sizes():
     p = PROFILES["paper"]
     assert (p.train, p.validation, p.long, p.very_long, p.very_long_len, p.zigzag_len) == (
-        10_000, 5_000, 5_000, 100, 1000, 2000)
+        10_000,
+        5_000,
+        5_000,
+        100,
+        1000,
+        2000,
+    )
     assert p.zigzag_j == (10, 20, 25, 50, 100, 125, 200, 250, 500, 1000)
     assert p.short_len == (2, 50) and p.long_len == (52, 100)
 

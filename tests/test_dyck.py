@@ -3,7 +3,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from counting.dyck import DyckError, depth_profile, is_dyck, labels, one_hot, targets, tokens, validate
+from counting.dyck import (
+    DyckError,
+    depth_profile,
+    is_dyck,
+    labels,
+    one_hot,
+    targets,
+    tokens,
+    validate,
+)
 
 brackets = st.text(alphabet="()", max_size=200)
 

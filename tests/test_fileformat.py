@@ -1,5 +1,6 @@
 import os
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -7,11 +8,10 @@ from hypothesis import strategies as st
 from counting.fileformat import DatasetFileError, atomic_path, read_sequences, write_sequences
 from counting.generators import uniform_word
 
-import numpy as np
-
 words = st.builds(
     lambda seed, half: uniform_word(np.random.default_rng(seed), 2 * half),
-    st.integers(0, 2**31), st.integers(1, 40),
+    st.integers(0, 2**31),
+    st.integers(1, 40),
 )
 
 
@@ -21,9 +21,11 @@ def test_round_trip(tmp_path, seqs):
     path = tmp_path / "set.txt"
     write_sequences(path, seqs)
     assert read_sequences(path) == seqs
-    first = path.read_text().splitlines()[:1]
-    if seqs:
-        assert first == [f"{seqs[0]},{''.join('1' if c > 0 else '0' for c in np.cumsum([1 if ch == '(' else -1 for ch in seqs[0]]))}"]
+    lines = path.read_text().splitlines()
+    assert len(lines) == len(seqs)
+    for line, seq in zip(lines, seqs):
+        depth = np.cumsum([1 if ch == "(" else -1 for ch in seq])
+        assert line == seq + "," + "".join("1" if d > 0 else "0" for d in depth)
 
 
 def test_reader_accepts_the_authors_third_field(tmp_path):

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from counting.dyck import DyckError, depth_profile, is_dyck
 from counting.generators import (
     _inside_table,
-    count_dyck_words,
     conditioned_pcfg_word,
+    count_dyck_words,
     nested,
     pcfg_word,
     pcfg_words,
@@ -173,8 +173,11 @@ def test_nested_shape(depth):
 
 
 def test_generators_are_deterministic_per_seed():
-    for f in (lambda r: pcfg_words(r, 50, 2, 50), lambda r: conditioned_pcfg_word(r, 1000),
-              lambda r: uniform_word(r, 1000)):
+    for f in (
+        lambda r: pcfg_words(r, 50, 2, 50),
+        lambda r: conditioned_pcfg_word(r, 1000),
+        lambda r: uniform_word(r, 1000),
+    ):
         assert f(np.random.default_rng(5)) == f(np.random.default_rng(5))
     assert pcfg_words(np.random.default_rng(5), 50, 2, 50) != pcfg_words(
         np.random.default_rng(6), 50, 2, 50

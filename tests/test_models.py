@@ -76,15 +76,24 @@ def test_init_is_seeded_dtype_independent_and_leaves_global_rng_alone():
 
 def test_parameter_names_are_the_checkpoint_contract():
     names = set(CounterRNN("gru").state_dict())
-    assert names == {"rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0",
-                     "readout.weight", "readout.bias"}
+    assert names == {
+        "rnn.weight_ih_l0",
+        "rnn.weight_hh_l0",
+        "rnn.bias_ih_l0",
+        "rnn.bias_hh_l0",
+        "readout.weight",
+        "readout.bias",
+    }
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"cell": "lstmx"}, "cell must be one of"),
-    ({"cell": "lstm", "hidden_size": 0}, "hidden_size must be a positive int"),
-    ({"cell": "lstm", "dtype": "float16"}, "dtype must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"cell": "lstmx"}, "cell must be one of"),
+        ({"cell": "lstm", "hidden_size": 0}, "hidden_size must be a positive int"),
+        ({"cell": "lstm", "dtype": "float16"}, "dtype must be"),
+    ],
+)
 def test_bad_arguments_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         CounterRNN(**kwargs)

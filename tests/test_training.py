@@ -52,10 +52,21 @@ def test_history_best_epoch_and_checkpoints(tmp_path, sets):
     assert h["best_epoch"] == int(np.argmin(val)) + 1
     assert h["best_validation_loss"] == min(val)
     for r in h["epochs"]:
-        for k in ("train_loss", "validation_loss", "long_loss", "train_accuracy",
-                  "validation_accuracy", "long_accuracy", "seconds", "train_loss_online"):
+        for k in (
+            "train_loss",
+            "validation_loss",
+            "long_loss",
+            "train_accuracy",
+            "validation_accuracy",
+            "long_accuracy",
+            "seconds",
+            "train_loss_online",
+        ):
             assert k in r and math.isfinite(r[k])
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_01.pt", "epoch_05.pt"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "epoch_01.pt",
+        "epoch_05.pt",
+    ]
     best, meta = load_checkpoint(tmp_path / "best.pt")
     assert meta["epoch"] == h["best_epoch"]
     assert json.loads((tmp_path / "history.json").read_text())["best_epoch"] == h["best_epoch"]
@@ -72,7 +83,9 @@ def test_validation_loss_is_the_true_mean_over_sequences(sets):
     be.train_epoch(shuffle_orders(0, len(sets["train"]), 1)[0])
     with torch.no_grad():
         per_seq = [
-            torch.mean((model(torch.as_tensor(one_hot(s))) - torch.as_tensor(targets(s))) ** 2).item()
+            torch.mean(
+                (model(torch.as_tensor(one_hot(s))) - torch.as_tensor(targets(s))) ** 2
+            ).item()
             for s in sets["validation"]
         ]
     assert h["epochs"][0]["validation_loss"] == pytest.approx(np.mean(per_seq), rel=1e-12)
@@ -90,7 +103,9 @@ class NaNAtEpoch2(ReferenceBackend):
 
 def test_a_diverged_run_stops_and_is_recorded(tmp_path, sets):
     NaNAtEpoch2.calls = 0
-    h = run_training(TrainConfig(cell="lstm", epochs=5), sets, tmp_path, NaNAtEpoch2, progress=False)
+    h = run_training(
+        TrainConfig(cell="lstm", epochs=5), sets, tmp_path, NaNAtEpoch2, progress=False
+    )
     assert h["diverged"] and h["diverged_at_epoch"] == 2 and len(h["epochs"]) == 2
     assert h["best_epoch"] == 1
     assert json.loads((tmp_path / "history.json").read_text())["diverged"] is True
@@ -102,7 +117,8 @@ def test_a_real_divergence_is_caught(sets):
     if not h["diverged"]:
         pytest.skip("lr=1e6 did not diverge for this seed; the driver is tested above")
     assert not math.isfinite(h["epochs"][-1]["train_loss_online"]) or not math.isfinite(
-        h["epochs"][-1].get("validation_loss", float("nan")))
+        h["epochs"][-1].get("validation_loss", float("nan"))
+    )
 
 
 def test_bad_config_is_rejected():

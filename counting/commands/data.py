@@ -14,8 +14,12 @@ def register(sub) -> None:
     )
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
-    p.add_argument("--profile", choices=sorted(PROFILES), default="paper",
-                   help="paper = the paper's sizes; smoke = tiny sizes for tests (default paper)")
+    p.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="paper",
+        help="paper = the paper's sizes; smoke = tiny sizes for tests (default paper)",
+    )
     p.set_defaults(func=run)
 
 

@@ -9,13 +9,20 @@ from counting.metrics import evaluate
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a checkpoint on the data sets",
-                       description="Sequence accuracy (%%), mean First Point of Failure and "
-                       "fully-right count on each set file present in DATA.")
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint on the data sets",
+        description="Sequence accuracy (%%), mean First Point of Failure and "
+        "fully-right count on each set file present in DATA.",
+    )
     p.add_argument("checkpoint", metavar="CKPT")
     p.add_argument("--data", required=True, help="directory written by `counting data`")
-    p.add_argument("--json", dest="json_out", default=None,
-                   help='write {"<set>": {"n", "accuracy", "fpf", "fully_right"}} here')
+    p.add_argument(
+        "--json",
+        dest="json_out",
+        default=None,
+        help='write {"<set>": {"n", "accuracy", "fpf", "fully_right"}} here',
+    )
     p.set_defaults(func=run)
 
 

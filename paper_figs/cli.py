@@ -1,0 +1,31 @@
+"""`counting reproduce`: register the command (see paper_figs.reproduce)."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "reproduce",
+        help="reproduce the paper: Tables 1-2, Figures 1-3, failure modes, report.md",
+        description="Generate the datasets, run the sweep (10 LSTM, 30 ReLU, 10 GRU; 30 epochs), "
+        "evaluate, and write table1/table2 (.csv, .md), fig1-3.png, failure_modes.csv and "
+        "report.md to OUT. Resumable: run the same command again after an interruption.",
+    )
+    p.add_argument("--out", default="reproduction", help="output directory (default reproduction)")
+    p.add_argument("--seed", type=int, default=0, help="data and sweep seed (default 0)")
+    p.add_argument(
+        "--profile",
+        choices=("paper", "smoke"),
+        default="paper",
+        help="paper = the paper's sizes; smoke = tiny sizes, same code path",
+    )
+    p.add_argument("--jobs", type=int, default=None, help="threads for the engine (default: all)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from paper_figs.reproduce import reproduce
+
+    for path in reproduce(args.out, args.profile, args.seed, args.jobs):
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,163 @@
+"""report.md: each of our numbers beside the paper's, and a plain statement of where they agree.
+
+Agreement rules (stated in the report itself):
+- Table 1: the paper's average lies inside our [min, max] over runs, and the order of the
+  cells by mean very-long FPF is the paper's (LSTM > ReLU > GRU).
+- Table 2: the same sign of the slope is not reported by the paper, so we compare
+  significance: both p < 0.05, or both >= 0.05.
+- Failure modes: the dominant first-failure class per cell on zigzag equals the paper's.
+Reads the tables written by table1/table2/failure_modes and results/selection.json.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from counting.fileformat import write_text_atomic
+from paper_figs import failure_modes as fm
+from paper_figs.layout import read_csv, read_json, results_dir, run_module
+from paper_figs.paper_values import CELLS, FAILURE_MODES, TABLE1, TABLE2
+
+NAMES = {"lstm": "LSTM", "relu": "ReLU", "gru": "GRU"}
+SET_TITLES = {
+    "train": "Training acc. %",
+    "validation": "Validation acc. %",
+    "long": "Long acc. %",
+    "very_long_fpf": "Very long FPF",
+}
+
+
+def _fmt_range(mean, lo, hi) -> str:
+    hi_s = "none" if hi is None else f"{hi:g}"
+    return f"{mean:g} ({lo:g} / {hi_s})"
+
+
+def _table1_section(t1: list[dict]) -> tuple[str, list[str]]:
+    lines = [
+        "## Table 1 - accuracy and very-long FPF of the best models",
+        "",
+        "| Model | Set | Paper avg (min / max) | Ours avg (min / max) "
+        "| Paper avg inside our range? |",
+        "|---|---|---|---|---|",
+    ]
+    verdicts = []
+    for cell in CELLS:
+        for s in SET_TITLES:
+            ours = next((r for r in t1 if r["cell"] == cell and r["set"] == s), None)
+            mean, lo, hi = TABLE1[cell][s]
+            if ours is None:
+                continue
+            inside = ours["min"] - 1e-9 <= mean <= ours["max"] + 1e-9
+            ours_s = f"{ours['mean']:.1f} ({ours['min']:.1f} / {ours['max']:.1f})"
+            lines.append(
+                f"| {NAMES[cell]} | {SET_TITLES[s]} | {_fmt_range(mean, lo, hi)} | "
+                f"{ours_s} | {'yes' if inside else '**no**'} |"
+            )
+            if not inside:
+                verdicts.append(
+                    f"Table 1, {NAMES[cell]} {SET_TITLES[s]}: paper {mean:g}, "
+                    f"ours {ours['mean']:.1f} ({ours['min']:.1f}-{ours['max']:.1f})."
+                )
+    fpf = {r["cell"]: r["mean"] for r in t1 if r["set"] == "very_long_fpf"}
+    if len(fpf) == 3:
+        order = sorted(fpf, key=fpf.get, reverse=True)
+        same = order == ["lstm", "relu", "gru"]
+        lines += [
+            "",
+            f"Order of cells by mean very-long FPF: ours "
+            f"{' > '.join(NAMES[c] for c in order)}; paper LSTM > ReLU > GRU - "
+            f"{'the same' if same else '**different**'}.",
+        ]
+        if not same:
+            verdicts.append("The order of the cells by very-long FPF differs from the paper's.")
+    return "\n".join(lines), verdicts
+
+
+def _table2_section(t2: list[dict]) -> tuple[str, list[str]]:
+    lines = [
+        "## Table 2 - regression of very-long FPF on -log(loss), 60 models per cell",
+        "",
+        "| Model | Loss on | Paper R² / p | Ours R² / p | Same significance (p < 0.05)? |",
+        "|---|---|---|---|---|",
+    ]
+    verdicts = []
+    for r in t2:
+        pr2, pp = TABLE2[r["cell"]][r["loss_set"]]
+        same = (pp < 0.05) == (r["p"] < 0.05)
+        lines.append(
+            f"| {NAMES[r['cell']]} | {r['loss_set']} | {pr2:.3f} / {pp:.3g} | "
+            f"{r['r2']:.3f} / {r['p']:.3g} | {'yes' if same else '**no**'} |"
+        )
+        if not same:
+            verdicts.append(
+                f"Table 2, {NAMES[r['cell']]} on {r['loss_set']} loss: paper "
+                f"p = {pp:.3g}, ours p = {r['p']:.3g}."
+            )
+    return "\n".join(lines), verdicts
+
+
+def _failure_section(fmt: list[dict]) -> tuple[str, list[str]]:
+    lines = [
+        "## Failure modes on the zigzag set (Figure 3, Section 5)",
+        "",
+        "| Model | Paper | Our dominant class | Our counts | Agree? |",
+        "|---|---|---|---|---|",
+    ]
+    verdicts = []
+    for cell in CELLS:
+        rows = {r["class"]: r["count"] for r in fmt if r["cell"] == cell}
+        if not rows:
+            continue
+        ours = fm.dominant(fmt, cell) or "no failure"
+        paper_cls, paper_text = FAILURE_MODES[cell]
+        counts = ", ".join(f"{k}: {v}" for k, v in rows.items())
+        agree = ours == paper_cls
+        lines.append(
+            f"| {NAMES[cell]} | {paper_cls} ({paper_text}) | {ours} | {counts} | "
+            f"{'yes' if agree else '**no**'} |"
+        )
+        if not agree:
+            verdicts.append(f"Failure mode of {NAMES[cell]}: paper {paper_cls}, ours {ours}.")
+    return "\n".join(lines), verdicts
+
+
+def make(root) -> list[Path]:
+    root = Path(root)
+    sel = read_json(results_dir(root) / "selection.json")
+    t1 = read_csv(root / "table1.csv")
+    t2 = read_csv(root / "table2.csv")
+    fmt = read_csv(root / "failure_modes.csv")
+    s1, v1 = _table1_section(t1)
+    s2, v2 = _table2_section(t2)
+    s3, v3 = _failure_section(fmt)
+    disagreements = v1 + v2 + v3
+    kept = ", ".join(
+        f"{NAMES[c]} {len(sel['cells'][c])} of {sel['runs_trained'][c]}" for c in CELLS
+    )
+    diverged = ", ".join(f"{NAMES[c]} {sel['diverged'][c]}" for c in CELLS)
+    head = [
+        "# Reproduction report",
+        "",
+        f"Profile `{sel['profile']}`, seed {sel['seed']}, {sel['plan']['epochs']} epochs. "
+        f"Runs kept (lowest best validation loss): {kept}. Diverged runs: {diverged}.",
+        "",
+        "Agreement rules: Table 1 - the paper's average lies inside our min-max over runs; "
+        "Table 2 - the same verdict on significance at p < 0.05; failure modes - the same "
+        "dominant first-failure class on the zigzag set. Figures: fig1.png, fig2.png, fig3.png.",
+        "",
+        "## Summary",
+        "",
+    ]
+    if disagreements:
+        head.append(f"{len(disagreements)} disagreement(s) with the paper:")
+        head += [f"- {d}" for d in disagreements]
+    else:
+        head.append("Every compared number agrees with the paper under the rules above.")
+    text = "\n".join(head) + "\n\n" + "\n\n".join((s1, s2, s3)) + "\n"
+    write_text_atomic(root / "report.md", text)
+    return [root / "report.md"]
+
+
+if __name__ == "__main__":
+    sys.exit(run_module(make, doc=__doc__))

@@ -1,0 +1,74 @@
+"""Table 2: linear regression of the very-long FPF on -log(loss) on train / validation / long,
+over the 60 models per cell (6 checkpoints x 10 kept runs): R^2 and p of
+`scipy.stats.linregress(x=-log(loss), y=FPF)`.
+
+Reads results/stage_models.csv; writes DIR/table2.csv (cell,loss_set,r2,p) and table2.md.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import linregress
+
+from counting.fileformat import write_text_atomic
+from paper_figs.layout import read_csv, results_dir, run_module, write_csv
+from paper_figs.paper_values import CELLS
+
+LOSS_SETS = ("train", "validation", "long")
+
+
+def regress(rows: list[dict], cell: str, loss_set: str):
+    """-> (x = -log loss, y = FPF, linregress result or None when fewer than 3 finite points
+    or x is constant)."""
+    sel = [r for r in rows if r["cell"] == cell]
+    x = np.array(
+        [-math.log(r[f"{loss_set}_loss"]) if r[f"{loss_set}_loss"] > 0 else np.nan for r in sel],
+        dtype=float,
+    )
+    y = np.array([r["very_long_fpf"] for r in sel], dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size < 3 or np.ptp(x) == 0:
+        return x, y, None
+    return x, y, linregress(x, y)
+
+
+def compute(rows: list[dict]) -> list[dict]:
+    out = []
+    for cell in CELLS:
+        if not any(r["cell"] == cell for r in rows):
+            continue
+        for s in LOSS_SETS:
+            _, _, fit = regress(rows, cell, s)
+            r2 = float(fit.rvalue**2) if fit is not None else float("nan")
+            p = float(fit.pvalue) if fit is not None else float("nan")
+            out.append({"cell": cell, "loss_set": s, "r2": r2, "p": p})
+    return out
+
+
+def markdown(table: list[dict]) -> str:
+    lines = ["| Model | Training R² / p | Validation R² / p | Long R² / p |", "|---|---|---|---|"]
+    for cell in CELLS:
+        sel = {r["loss_set"]: r for r in table if r["cell"] == cell}
+        if sel:
+            parts = [f"{sel[s]['r2']:.3f} / {sel[s]['p']:.3g}" for s in LOSS_SETS]
+            lines.append(
+                f"| {'ReLU' if cell == 'relu' else cell.upper()} | " + " | ".join(parts) + " |"
+            )
+    return "\n".join(lines) + "\n\nRegression of very-long FPF on -log(loss), 60 models per cell.\n"
+
+
+def make(root) -> list[Path]:
+    root = Path(root)
+    table = compute(read_csv(results_dir(root) / "stage_models.csv"))
+    write_csv(root / "table2.csv", ("cell", "loss_set", "r2", "p"), table)
+    write_text_atomic(root / "table2.md", markdown(table))
+    return [root / "table2.csv", root / "table2.md"]
+
+
+if __name__ == "__main__":
+    sys.exit(run_module(make, doc=__doc__))
