@@ -1,0 +1,26 @@
+"""Probes: why does one particular counting RNN fail? Measure it token by token against
+its exact construction.
+
+    tr = probes.trace(model, seq)               # per-step states and gates (probes.tracing)
+    tb = probes.trace_batch(model, seqs)        # the same with a batch axis, padded
+    probes.classify_failures(model, seqs, "zigzag")   # first failure of each sequence
+    probes.summarize_classes(failures)          # {"early", "at-zero", "depth-dependent", "other"}
+    probes.verdict(summary)                     # the dominant class or "no failure"
+    rep = probes.diagnose(model, sets=None, out_dir=None)   # the JSON report (+ plots)
+
+`constructions` is imported only when a reference is needed (the failure classes, the
+construction's gate values, distance_from_ideal).
+"""
+
+from probes.counter import drift, drift_summary, step_summary, steps
+from probes.failures import CLASSES, classify_failures, summarize_classes, verdict
+from probes.probesets import default_probe_sets, load_probe_sets
+from probes.report import diagnose, text_summary
+from probes.saturation import gate_stats, saturation
+from probes.tracing import Trace, trace, trace_batch
+
+__all__ = [
+    "CLASSES", "Trace", "classify_failures", "default_probe_sets", "diagnose", "drift",
+    "drift_summary", "gate_stats", "load_probe_sets", "saturation", "step_summary", "steps",
+    "summarize_classes", "text_summary", "trace", "trace_batch", "verdict",
+]

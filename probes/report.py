@@ -1,0 +1,201 @@
+"""`diagnose`: the whole probe report of one model, as a JSON-ready dict (+ plots).
+
+Keys (floats that are undefined, e.g. the ratio of a dead counter, are JSON null):
+
+    cell, hidden_size, dtype, counter_unit
+    sets                {name: {"n", "tokens", "failures"}}
+    unit_step, increment, decrement, ratio, by_depth           (probes.counter)
+    drift_per_token     median drift slope on the zigzag set (else the first set)
+    drift               {set: {"per_token", "final", "max_abs"}}
+    saturation          {gate: {mean, min, max, median, share_saturated, ..., construction}}
+    distance_from_ideal constructions.conditions.distance_from_ideal(model)
+    failures            [{"set", "sequence", "position", "depth", "peak", "class"}]
+    failures_on_open    how many first failures fall on a '(' token (the depth still rising:
+                        by the rule these count as depth-dependent, but the closing run has
+                        not started - e.g. a model that fails at token 0 never counted)
+    summary             {"early", "at-zero", "depth-dependent", "other"} over all sets
+    summary_by_set      {set: the same}
+    verdict             dominant class, or "no failure"
+    evidence            {"ratio", "drift_per_token", "forget_shortfall" (LSTM: 1 - median f),
+                         "update_shortfall" (GRU: 1 - median z), "w_hh_minus_1" (ReLU)}
+    verdict_text        one sentence naming the class and the evidence
+    plots               file names written to out_dir (only with out_dir)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from counting.dyck import DyckError, validate
+from counting.models import dtype_name
+from probes.counter import drift_summary, step_summary
+from probes.failures import EXPLANATION, classify_failures, summarize_classes, verdict
+from probes.probesets import default_probe_sets
+from probes.reference import reference_trace
+from probes.saturation import saturation
+from probes.tracing import trace_batch
+
+
+def _check_sets(sets) -> dict[str, list[str]]:
+    if not isinstance(sets, dict) or not sets:
+        raise ValueError("sets must be a non-empty dict {name: list of bracket strings}")
+    out = {}
+    for name, seqs in sets.items():
+        seqs = [seqs] if isinstance(seqs, str) else list(seqs)
+        if not seqs:
+            continue
+        for k, s in enumerate(seqs):
+            try:
+                validate(s, balanced=False)
+            except DyckError as err:
+                raise ValueError(f"probe set {name!r}, sequence {k}: {err}") from None
+            if not s:
+                raise ValueError(f"probe set {name!r}, sequence {k} is empty")
+        out[name] = seqs
+    if not out:
+        raise ValueError("every probe set is empty")
+    return out
+
+
+def json_clean(obj):
+    """Replace non-finite floats by None and numpy scalars by Python ones, recursively."""
+    if isinstance(obj, dict):
+        return {str(k): json_clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_clean(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def _distance_from_ideal(model) -> dict:
+    """constructions' symbolic conditions on the model; {"unavailable": why} where they do
+    not apply (they are derived for hidden size 1)."""
+    from constructions.conditions import distance_from_ideal
+
+    try:
+        return distance_from_ideal(model)
+    except ValueError as err:
+        return {"unavailable": str(err)}
+    except Exception as err:  # noqa: BLE001 - an auxiliary field must not sink the report
+        msg = f"distance_from_ideal failed on this model: {type(err).__name__}: {err}"
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
+        return {"unavailable": msg}
+
+
+def _evidence(model, rep: dict) -> dict:
+    ev = {"ratio": rep["ratio"], "drift_per_token": rep["drift_per_token"]}
+    sat = rep["saturation"]
+    if model.cell == "lstm":
+        ev["forget_shortfall"] = 1.0 - sat["f"]["median"]
+    elif model.cell == "gru":
+        ev["update_shortfall"] = 1.0 - sat["z"]["median"]
+    else:
+        u = rep["counter_unit"]
+        ev["w_hh_minus_1"] = float(model.rnn.weight_hh_l0[u, u].item()) - 1.0
+    return ev
+
+
+def _fmt(x, spec=".4g") -> str:
+    return "n/a" if x is None or not math.isfinite(x) else format(x, spec)
+
+
+def verdict_text(rep: dict) -> str:
+    v, s = rep["verdict"], rep["summary"]
+    n = sum(s.values())
+    ev = rep["evidence"]
+    parts = [f"ratio -Δ-/Δ+ = {_fmt(ev['ratio'])}",
+             f"drift {_fmt(ev['drift_per_token'], '+.3g')} steps/token"]
+    names = {"forget_shortfall": "forget-gate shortfall 1 - f", "w_hh_minus_1": "W_hh - 1",
+             "update_shortfall": "update-gate shortfall 1 - z"}
+    parts += [f"{names[k]} = {_fmt(ev[k], '.3g')}" for k in names if k in ev]
+    head = v if v == "no failure" else f"{v} ({s[v]} of {n} first failures)"
+    return f"{head}: {EXPLANATION[v]}; " + ", ".join(parts) + "."
+
+
+def diagnose(model, sets=None, out_dir=None, progress: bool = False) -> dict:
+    """Probe `model` on `sets` ({name: words}; default `default_probe_sets()`).
+
+    Returns the report dict described in the module docstring (JSON-ready). With
+    `out_dir`, also writes the PNG plots there (see `probes.plots`).
+    """
+    sets = _check_sets(default_probe_sets() if sets is None else sets)
+    cell = model.cell
+    traces, unit = {}, None
+    for name, seqs in tqdm(sets.items(), desc="probe", unit="set", disable=not progress):
+        traces[name] = trace_batch(model, seqs, unit)
+        unit = traces[name].unit
+    ref = {name: reference_trace(cell, seqs, model.dtype) for name, seqs in sets.items()}
+    rep = {"cell": cell, "hidden_size": model.hidden_size, "dtype": dtype_name(model.dtype),
+           "counter_unit": unit}
+    steps = step_summary(list(traces.values()))
+    by_depth = steps.pop("by_depth")
+    rep.update(steps)
+    u = rep["unit_step"]
+    rep["drift"] = {name: drift_summary(tr, u) for name, tr in traces.items()}
+    main = "zigzag" if "zigzag" in sets else next(iter(sets))
+    rep["drift_per_token"] = rep["drift"][main]["per_token"]
+    rep["by_depth"] = by_depth
+    rep["saturation"] = saturation(
+        traces.values(), None if cell == "gru" else list(ref.values())
+    )
+    rep["distance_from_ideal"] = _distance_from_ideal(model)
+    failures = []
+    for name, seqs in sets.items():
+        failures += classify_failures(model, seqs, name, tr=traces[name])
+    rep["failures"] = failures
+    rep["failures_on_open"] = sum(
+        int(traces[f["set"]]["token"][f["sequence"], f["position"]] == 0) for f in failures
+    )
+    rep["summary"] = summarize_classes(failures)
+    rep["summary_by_set"] = {
+        name: summarize_classes([f for f in failures if f["set"] == name]) for name in sets
+    }
+    rep["sets"] = {
+        name: {"n": len(seqs), "tokens": int(sum(map(len, seqs))),
+               "failures": sum(rep["summary_by_set"][name].values())}
+        for name, seqs in sets.items()
+    }
+    rep["verdict"] = verdict(rep["summary"])
+    rep["evidence"] = _evidence(model, rep)
+    rep["verdict_text"] = verdict_text(rep)
+    if out_dir is not None:
+        from probes.plots import write_plots
+
+        rep["plots"] = write_plots(out_dir, rep, sets, traces, ref)
+    return json_clean(rep)
+
+
+def text_summary(rep: dict) -> str:
+    """A short human-readable summary of a report."""
+    lines = [
+        f"cell {rep['cell']} (hidden {rep['hidden_size']}, {rep['dtype']}), counter unit "
+        f"{rep['counter_unit']}",
+        f"unit step {_fmt(rep['unit_step'])}; increment {_fmt(rep['increment'])}, decrement "
+        f"{_fmt(rep['decrement'])}, ratio -Δ-/Δ+ {_fmt(rep['ratio'])}",
+        "drift per token (steps): " + ", ".join(
+            f"{k} {_fmt(v['per_token'], '+.3g')}" for k, v in rep["drift"].items()),
+    ]
+    for gate, st in rep["saturation"].items():
+        line = (f"gate {gate}: mean {_fmt(st['mean'])}, min {_fmt(st['min'])}, saturated "
+                f"{100 * (st['share_saturated'] or 0):.1f}%")
+        if "construction" in st:
+            c = st["construction"]
+            line += (f"  (construction: mean {_fmt(c['mean'])}, saturated "
+                     f"{100 * (c['share_saturated'] or 0):.1f}%)")
+        lines.append(line)
+    for name, s in rep["sets"].items():
+        by = rep["summary_by_set"][name]
+        lines.append(f"{name}: {s['failures']} of {s['n']} sequences fail; "
+                     + ", ".join(f"{k} {v}" for k, v in by.items()))
+    if rep["failures_on_open"]:
+        lines.append(f"{rep['failures_on_open']} first failures fall on a '(' (depth still "
+                     "rising: the counter never got going there)")
+    lines.append("verdict: " + rep["verdict_text"])
+    return "\n".join(lines)
