@@ -1,10 +1,14 @@
-"""`counting train`: train one model and write history.json, best.pt and checkpoints/."""
+"""`counting train`: train one model and write history.json, best.pt and checkpoints/.
+
+--engine fast (numba, `counting.engine.FastBackend`) is the default where it applies
+(hidden size 1, float64); otherwise the torch reference runs. Both write the same files.
+"""
 
 from __future__ import annotations
 
 from counting.datasets import load_datasets
 from counting.models import CELLS
-from counting.training import TrainConfig, run_training
+from counting.training import ReferenceBackend, TrainConfig, run_training
 
 
 def add_training_options(p) -> None:
@@ -25,18 +29,38 @@ def register(sub) -> None:
     p.add_argument("--cell", choices=CELLS, required=True)
     p.add_argument("--out", required=True, help="run directory to write")
     p.add_argument("--seed", type=int, default=0, help="init seed (default 0)")
+    p.add_argument("--engine", choices=("fast", "reference"), default=None,
+                   help="fast = numba kernels (the default where they apply: hidden size 1, "
+                   "float64); reference = plain torch (any model; the oracle)")
     add_training_options(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    sets = load_datasets(args.data, ("train", "validation", "long"), required=("train", "validation"))
+    sets = load_datasets(args.data, ("train", "validation", "long"),
+                         required=("train", "validation"))
     config = TrainConfig(cell=args.cell, hidden_size=args.hidden_size, epochs=args.epochs,
                          lr=args.lr, loss=args.loss, seed=args.seed, dtype=args.dtype)
-    history = run_training(config, sets, args.out, backend_factory=None)
+    backend = _backend(args)
+    history = run_training(config, sets, args.out, backend_factory=backend)
     if history["diverged"]:
         print(f"run diverged at epoch {history['diverged_at_epoch']} (loss not finite)")
     else:
         print(f"best epoch {history['best_epoch']}: validation loss "
-              f"{history['best_validation_loss']:.6g}; wrote {args.out}")
+              f"{history['best_validation_loss']:.6g}; wrote {args.out} "
+              f"({backend.name} engine)")
     return 0
+
+
+def _backend(args):
+    """The backend factory for --engine (None: fast where it applies, else reference)."""
+    if args.engine == "reference":
+        return ReferenceBackend
+    from counting.engine import FastBackend, supports
+
+    reason = supports(args.cell, args.hidden_size, args.dtype)
+    if reason is None:
+        return FastBackend
+    if args.engine == "fast":
+        raise ValueError(f"--engine fast: {reason}; use --engine reference")
+    return ReferenceBackend

@@ -1,0 +1,101 @@
+"""`FastBackend`: the numba engine behind the training driver (`counting.training`).
+
+Same interface as `ReferenceBackend`: `train_epoch(order) -> mean online loss`,
+`evaluate(seqs) -> metrics dict` (as `counting.metrics.evaluate`), `to_model()`. It runs on
+one thread (no numba threading layer is started); hidden size 1 and float64 only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from counting.engine.evaluate import eval_block
+from counting.engine.layout import CELL_IDS, P_MAX, n_params, pack, supports, unpack
+from counting.engine.losses import loss_id
+from counting.engine.train import scratch, train_epoch
+from counting.engine.words import EvalSet, pack_words
+from counting.metrics import summarize_fpf
+from counting.models import CounterRNN
+
+
+class FastBackend:
+    """Online Adam training of one hidden-size-1 float64 model with the numba kernels.
+
+    State: parameters, Adam moments (P_MAX,) float64 and Adam's step count; they start from
+    `model` (normally `init_model(cell, 1, seed)`) and zero moments, as torch's Adam does.
+    """
+
+    name = "fast"
+
+    def __init__(self, model: CounterRNN, train_seqs: list[str], config):
+        reason = supports(model)
+        if reason is not None:
+            raise ValueError(f"{reason}; use the reference engine (--engine reference)")
+        self.cell = model.cell
+        self.cell_id = CELL_IDS[model.cell]
+        self.n = n_params(model.cell)
+        self.params = np.zeros(P_MAX)
+        self.params[: self.n] = pack(model)
+        self.m = np.zeros(P_MAX)
+        self.v = np.zeros(P_MAX)
+        self.step = 0.0
+        self.lr = float(config.lr)
+        self.loss_name = config.loss
+        self.loss = loss_id(config.loss)
+        self.toks, self.offs = pack_words(train_seqs)
+        self._scratch = scratch(max((len(s) for s in train_seqs), default=1))
+        self._prepared: dict[int, tuple[list, EvalSet]] = {}
+
+    def train_epoch(self, order: np.ndarray) -> float:
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        if order.size and (order.min() < 0 or order.max() >= self.offs.size - 1):
+            raise ValueError(f"order indexes outside the {self.offs.size - 1} training words")
+        value, self.step = train_epoch(
+            self.cell_id, self.params, self.m, self.v, self.step, self.lr, self.loss,
+            self.toks, self.offs, order, *self._scratch,
+        )
+        return float(value)
+
+    def prepared(self, seqs: list[str]) -> EvalSet:
+        """The EvalSet of `seqs`, cached per list object (the driver passes the same lists)."""
+        hit = self._prepared.get(id(seqs))
+        if hit is None or hit[0] is not seqs or hit[1].lengths.size != len(seqs):
+            hit = (seqs, EvalSet.from_words(seqs))
+            self._prepared[id(seqs)] = hit
+        return hit[1]
+
+    def evaluate(self, seqs: list[str]) -> dict:
+        es = self.prepared(seqs)
+        seq_loss, fpf = evaluate_prepared(self.cell_id, self.params, self.loss, es)
+        return metrics_dict(seq_loss, fpf, es.lengths)
+
+    def to_model(self) -> CounterRNN:
+        return unpack(self.params[: self.n], self.cell)
+
+
+def evaluate_prepared(cell_id: int, params: np.ndarray, loss: int, es: EvalSet):
+    """One model on a prepared set -> (per-word losses, FPFs), both in the set's input order."""
+    n = es.index.size
+    seq_loss = np.empty((1, n))
+    fpf = np.empty((1, n), dtype=np.int64)
+    PT = np.ascontiguousarray(params.reshape(-1, 1))
+    eval_block(cell_id, PT, loss, es.toks, es.offs, es.lcp, es.max_len, seq_loss, fpf)
+    return unsort(seq_loss[0], es.index), unsort(fpf[0], es.index)
+
+
+def unsort(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """values[..., s] belongs to input word index[s] -> array in input order."""
+    out = np.empty_like(values)
+    out[..., index] = values
+    return out
+
+
+def metrics_dict(seq_loss: np.ndarray, fpf: np.ndarray, lengths: np.ndarray,
+                 fpfs: bool = True) -> dict:
+    """Per-word losses and FPFs (input order) -> the dict `counting.metrics.evaluate` returns
+    (without the "fpfs" list when fpfs=False)."""
+    out = summarize_fpf(fpf, lengths)
+    out["loss"] = float(np.mean(seq_loss)) if seq_loss.size else float("nan")
+    if fpfs:
+        out["fpfs"] = fpf.tolist()
+    return out

@@ -1,0 +1,28 @@
+"""The engine's numba decorators.
+
+All kernels are compiled ahead of use and cached on disk (`cache=True`), with IEEE
+arithmetic (fastmath off: no reassociation, no fused multiply-add unless written as
+`intrinsics.fma`) and numpy's error model: x / 0 gives inf or NaN as in torch instead of
+raising, which also leaves no zero-check branch in the loops, so that LLVM can vectorize
+them (the evaluation kernel runs one model per SIMD lane).
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+
+def kernel(fn):
+    """A compiled kernel callable from Python."""
+    return njit(cache=True, error_model="numpy")(fn)
+
+
+def inline(fn):
+    """A small function inlined into the kernels that call it."""
+    return njit(cache=True, inline="always", error_model="numpy")(fn)
+
+
+def parallel(fn):
+    """A kernel whose `prange` loops run on numba's worker threads; it releases the GIL, so
+    other Python threads (file writing) go on while it runs."""
+    return njit(cache=True, parallel=True, nogil=True, error_model="numpy")(fn)

@@ -1,0 +1,214 @@
+"""Many models at once: parallel kernels and `ModelBank`, the state of B models.
+
+Training: one model per thread - a `prange` over the worker threads, each taking the next
+model from a shared atomic counter (heaviest cells first), so that LSTM, GRU and ReLU runs
+of one sweep share the cores evenly. Evaluation: blocks of up to LANES models of one cell,
+one block per thread at a time, one model per SIMD lane (`evaluate.eval_block`). Every
+model's numbers depend on nothing but its own parameters and words (no random numbers in
+the kernels), so results are bitwise the same on any number of threads and in any block.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import prange
+
+from counting.engine.evaluate import eval_block
+from counting.engine.intrinsics import atomic_add
+from counting.engine.jit import parallel
+from counting.engine.layout import CELL_IDS, P_MAX, n_params, pack, unpack
+from counting.engine.train import CACHE, train_epoch
+from counting.engine.words import EvalSet, pack_words
+
+# Relative cost of a model-epoch per cell (measured), used to start heavy models first.
+COST = {"lstm": 3.0, "gru": 2.5, "relu": 1.0}
+LANES = 32  # at most this many models per evaluation block
+VECTOR = 8  # float64 lanes of an AVX-512 vector: blocks are padded to a multiple of it
+
+
+@parallel
+def train_many(workers, queue, cells, P, M, V, steps, lrs, loss, toks, offs, orders, max_len,
+               online):
+    """`workers` threads take models from a shared counter; each model i in `queue` gets
+    one online epoch on orders[i]. cells (B,) int64; P, M, V (B, P_MAX); steps, lrs,
+    online (B,) float64; orders (B, n) int64. Rows not in `queue` are left untouched."""
+    counter = np.zeros(1, dtype=np.int64)
+    for _w in prange(workers):
+        S = np.empty((max_len, CACHE))
+        grad = np.empty(P_MAX)
+        while True:
+            j = atomic_add(counter, 0, 1)
+            if j >= queue.shape[0]:
+                break
+            i = queue[j]
+            online[i], steps[i] = train_epoch(
+                cells[i], P[i], M[i], V[i], steps[i], lrs[i], loss, toks, offs, orders[i],
+                S, grad,
+            )
+
+
+@parallel
+def eval_many(workers, blocks, widths, block_cells, P, loss, toks, offs, lcp, max_len,
+              seq_loss, fpf):
+    """`workers` threads take blocks from a shared counter and evaluate their models on the
+    prepared set (toks, offs, lcp). blocks (nb, LANES) int64: model rows, -1 padded;
+    widths (nb,): lanes to run (>= the rows; extra lanes repeat the first model and are
+    dropped, so that the vectorized loop has no scalar remainder); block_cells (nb,);
+    P (B, P_MAX); seq_loss (B, n) float64 and fpf (B, n) int64 receive the rows' results
+    in the set's sorted order."""
+    counter = np.zeros(1, dtype=np.int64)
+    n = offs.shape[0] - 1
+    for _w in prange(workers):
+        while True:
+            b = atomic_add(counter, 0, 1)
+            if b >= blocks.shape[0]:
+                break
+            rows = 0
+            while rows < blocks.shape[1] and blocks[b, rows] >= 0:
+                rows += 1
+            PT = np.empty((P_MAX, widths[b]))
+            for j in range(widths[b]):
+                PT[:, j] = P[blocks[b, j if j < rows else 0]]
+            sl = np.empty((widths[b], n))
+            ff = np.empty((widths[b], n), dtype=np.int64)
+            eval_block(block_cells[b], PT, loss, toks, offs, lcp, max_len, sl, ff)
+            for j in range(rows):
+                seq_loss[blocks[b, j]] = sl[j]
+                fpf[blocks[b, j]] = ff[j]
+
+
+class JointSet:
+    """Several word sets prepared as one EvalSet (each sorted on its own, LCP 0 at the start
+    of each), so one kernel call evaluates a model on all of them.
+
+    `split(values)` cuts an (..., n_total) array of per-word results, in the joint sorted
+    order, into {name: (..., n_name) array in that set's input order}.
+    """
+
+    def __init__(self, sets: dict[str, list[str]]):
+        self.names = [k for k, v in sets.items() if v]
+        parts = [EvalSet.from_words(sets[k]) for k in self.names]
+        self.parts = dict(zip(self.names, parts, strict=True))
+        if parts:
+            self.toks = np.concatenate([p.toks for p in parts])
+            sizes = np.array([p.toks.size for p in parts])
+            starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            self.offs = np.concatenate(
+                [p.offs[:-1] + s for p, s in zip(parts, starts, strict=True)] + [[sizes.sum()]]
+            ).astype(np.int64)
+            self.lcp = np.concatenate([p.lcp for p in parts])
+            self.max_len = max(p.max_len for p in parts)
+        else:
+            self.toks = np.zeros(0, np.int8)
+            self.offs = np.zeros(1, np.int64)
+            self.lcp = np.zeros(0, np.int64)
+            self.max_len = 1
+        self.n = self.offs.size - 1
+        bounds = np.cumsum([0] + [p.index.size for p in parts])
+        self.slices = {k: slice(bounds[j], bounds[j + 1]) for j, k in enumerate(self.names)}
+
+    def split(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        out = {}
+        for k in self.names:
+            part = values[..., self.slices[k]]
+            res = np.empty_like(part)
+            res[..., self.parts[k].index] = part
+            out[k] = res
+        return out
+
+
+class ModelBank:
+    """Parameters, Adam moments and step counts of B hidden-size-1 float64 models.
+
+    Arrays: cells (B,) int64; P, M, V (B, P_MAX); steps, lrs (B,) float64. A model's Adam
+    state starts at zero, as torch.optim.Adam's does.
+    """
+
+    def __init__(self, models: list, lrs: list[float], loss: int):
+        self.cell_names = [m.cell for m in models]
+        self.cells = np.array([CELL_IDS[c] for c in self.cell_names], dtype=np.int64)
+        B = len(models)
+        self.P = np.zeros((B, P_MAX))
+        for i, m in enumerate(models):
+            self.P[i, : n_params(m.cell)] = pack(m)
+        self.M = np.zeros((B, P_MAX))
+        self.V = np.zeros((B, P_MAX))
+        self.steps = np.zeros(B)
+        self.lrs = np.asarray(lrs, dtype=np.float64).copy()
+        self.loss = int(loss)
+
+    def __len__(self) -> int:
+        return self.cells.size
+
+    def queue(self, rows) -> np.ndarray:
+        """Rows ordered heaviest cell first (stable), as int64."""
+        rows = list(rows)
+        rows.sort(key=lambda i: -COST[self.cell_names[i]])
+        return np.array(rows, dtype=np.int64)
+
+    def blocks(self, rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows grouped by cell into near-equal blocks of <= LANES, heaviest cell first ->
+        (blocks (nb, LANES) int64, -1 padded; lanes to run (nb,): the rows rounded up to a
+        multiple of VECTOR, except a block of one; their cells (nb,) int64)."""
+        out, widths, cells = [], [], []
+        for name in sorted(COST, key=lambda c: -COST[c]):
+            mine = [i for i in rows if self.cell_names[i] == name]
+            nb = -(-len(mine) // LANES)
+            for part in np.array_split(np.array(mine, dtype=np.int64), nb) if nb else []:
+                out.append(np.concatenate([part, np.full(LANES - part.size, -1, np.int64)]))
+                widths.append(1 if part.size == 1 else -(-part.size // VECTOR) * VECTOR)
+                cells.append(CELL_IDS[name])
+        if not out:
+            return np.zeros((0, LANES), np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return (np.stack(out), np.array(widths, dtype=np.int64),
+                np.array(cells, dtype=np.int64))
+
+    def model(self, i: int):
+        """Model i as a float64 CounterRNN (a copy of its parameters)."""
+        cell = self.cell_names[i]
+        return unpack(self.P[i, : n_params(cell)], cell)
+
+    def epoch(self, rows, train: tuple | None, orders: np.ndarray | None, joint: JointSet):
+        """Train the models `rows` one epoch (when `train` is given) and evaluate them.
+
+        train: (toks, offs, max_len) from `packed_train`; orders: (len(rows), n) int64.
+        Returns (online (len(rows),) float64 - NaN when not trained, {set name: (seq_loss,
+        fpf) each (len(rows), n_set) in input order}); models with a non-finite online loss
+        are not evaluated (their rows hold garbage).
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        B = len(self)
+        workers = numba.get_num_threads()
+        online = np.zeros(B)
+        if train is not None:
+            toks, offs, max_len = train
+            orders = np.asarray(orders, dtype=np.int64)
+            if orders.shape != (rows.size, offs.size - 1) or (
+                    orders.size and (orders.min() < 0 or orders.max() >= offs.size - 1)):
+                raise ValueError(f"orders must be ({rows.size}, {offs.size - 1}) indexes of "
+                                 f"training words, got shape {orders.shape}")
+            full_orders = np.zeros((B, orders.shape[1]), dtype=np.int64)
+            full_orders[rows] = orders
+            train_many(workers, self.queue(rows), self.cells, self.P, self.M, self.V,
+                       self.steps, self.lrs, self.loss, toks, offs, full_orders, max_len,
+                       online)
+        seq_loss = np.empty((B, joint.n))
+        fpf = np.empty((B, joint.n), dtype=np.int64)
+        ok = [i for i in rows.tolist() if math.isfinite(online[i])]
+        if joint.n:
+            blocks, widths, block_cells = self.blocks(ok)
+            eval_many(workers, blocks, widths, block_cells, self.P, self.loss, joint.toks,
+                      joint.offs, joint.lcp, joint.max_len, seq_loss, fpf)
+        losses = joint.split(seq_loss[rows])
+        fpfs = joint.split(fpf[rows])
+        out_online = online[rows] if train is not None else np.full(rows.size, np.nan)
+        return out_online, {k: (losses[k], fpfs[k]) for k in joint.names}
+
+
+def packed_train(words: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Training words -> (toks, offs, max_len) for `ModelBank.epoch`."""
+    toks, offs = pack_words(words)
+    return toks, offs, max((len(w) for w in words), default=1)

@@ -1,0 +1,62 @@
+"""Training kernels: one word's forward + BPTT (dispatch to the cell), one model's epoch.
+
+Sets are passed as `toks` (int8, all words concatenated; 0 = '(', 1 = ')') and `offs`
+(int64, (n+1,), word s = toks[offs[s]:offs[s+1]]). The readout is
+    z_j = h * W_out[j] + b_out[j],  p_j = sigmoid(z_j),  targets y = [1, depth > 0].
+Gradients follow torch's autograd formulas: dL/dz = (dL/dp * (1 - p)) * p.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from counting.engine import gru, lstm, relu
+from counting.engine.adam import adam_step
+from counting.engine.jit import kernel
+from counting.engine.layout import P_MAX
+
+LSTM, RELU, GRU = 0, 1, 2
+CACHE = 8  # scratch columns per step (the LSTM's need)
+
+
+@kernel
+def sequence_grad(cell, p, loss, toks, start, T, S, grad):
+    """Forward + BPTT on one word with the cell's kernel; -> its mean loss.
+
+    p: (P_MAX,) parameters; S: (>= T, CACHE) scratch; grad (P_MAX,) receives dL/dparams
+    in its first n_params(cell) entries.
+    """
+    if cell == LSTM:
+        return lstm.sequence_grad(p, loss, toks, start, T, S, grad)
+    if cell == RELU:
+        return relu.sequence_grad(p, loss, toks, start, T, S, grad)
+    return gru.sequence_grad(p, loss, toks, start, T, S, grad)
+
+
+@kernel
+def train_epoch(cell, p, m, v, step, lr, loss, toks, offs, order, S, grad):
+    """One online epoch: for each word in `order`, forward + BPTT + one Adam step.
+
+    p, m, v: (P_MAX,) parameters and Adam moments, updated in place; step: Adam's step
+    count before the epoch. Returns (mean online loss, step count after). Like the
+    reference, stops right after the first step whose loss is not finite and returns it.
+    """
+    npar = 24 if cell == LSTM else (9 if cell == RELU else 19)
+    total = 0.0
+    for j in range(order.shape[0]):
+        s = order[j]
+        start = offs[s]
+        value = sequence_grad(cell, p, loss, toks, start, offs[s + 1] - start, S, grad)
+        step += 1.0
+        adam_step(p, grad, m, v, npar, step, lr)
+        if not math.isfinite(value):
+            return value, step
+        total += value
+    return total / max(order.shape[0], 1), step
+
+
+def scratch(max_len: int):
+    """(S, grad) scratch arrays for words up to max_len tokens."""
+    return np.empty((max(int(max_len), 1), CACHE)), np.empty(P_MAX)
