@@ -37,6 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_torch_thread() -> None:
+    """Hidden-size-1 cells give torch's intra-op threads nothing to share: on 2 cores two
+    threads made a tiny LSTM step ~10x slower. Set COUNTING_TORCH_THREADS to override."""
+    import os
+
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("COUNTING_TORCH_THREADS", "1")))
+
+
 def main(argv: list[str] | None = None) -> int:
     from counting.checkpoint import CheckpointError
     from counting.dyck import DyckError
@@ -44,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    _one_torch_thread()
     try:
         return int(args.func(args) or 0)
     except (

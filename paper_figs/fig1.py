@@ -22,7 +22,7 @@ NAMES = {"lstm": "LSTM", "relu": "ReLU", "gru": "GRU"}
 def make(root) -> list[Path]:
     root = Path(root)
     rows = read_csv(results_dir(root) / "stage_models.csv")
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     for ax, cell, tag in zip(axes, CELLS, "abc"):
         x, y, fit = regress(rows, cell, "validation")
         ax.scatter(x, y, s=14, alpha=0.7)
@@ -40,6 +40,7 @@ def make(root) -> list[Path]:
         ax.set_ylabel("mean FPF, very-long set")
         ax.grid(alpha=0.3)
     fig.suptitle("Validation loss vs very-long First Point of Failure")
+    fig.tight_layout()
     path = savefig_atomic(fig, root / "fig1.png")
     plt.close(fig)
     return [path]

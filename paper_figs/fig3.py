@@ -59,8 +59,10 @@ def make(root, j: int = J) -> list[Path]:
             twin.set_ylabel("depth", color="C3")
             ax.set_xlabel("position (FPF)")
             tag = "abc"[col] if row == 0 else "def"[col]
-            what = f"Zigzag {j}" if row == 0 else "Detail"
-            ax.set_title(f"({tag}) {NAMES[cell]} - {what}: {sel.size} of {fpf.size} models")
+            if row == 0:
+                ax.set_title(f"({tag}) {NAMES[cell]} - Zigzag {j} ({fpf.size} models)")
+            else:
+                ax.set_title(f"({tag}) {NAMES[cell]} - Detail: {sel.size} models in {lo}-{hi}")
     fig.tight_layout()
     path = savefig_atomic(fig, root / "fig3.png")
     plt.close(fig)

@@ -41,6 +41,13 @@ def register(sub) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="cpu = the numba engine (default); cuda = counting.gpu's sweep, "
                    "which writes its own summary (see its documentation)")
+    gpu = p.add_argument_group("--device cuda only")
+    gpu.add_argument("--block-size", type=int, default=None,
+                     help="CUDA threads per block (default: chosen from the number of runs)")
+    gpu.add_argument("--curves", action="store_true",
+                     help="also write OUT/curves.npz (validation loss of every run and epoch)")
+    gpu.add_argument("--run-dirs", action="store_true",
+                     help="also write OUT/<cell>/run_NN/{history.json,best.pt} for every run")
     add_training_options(p)
     p.set_defaults(func=run)
 
