@@ -61,6 +61,8 @@ def write_csv(path: str | Path, columns, rows) -> None:
 
 
 def _fmt(v) -> str:
+    if v is None:
+        return ""
     if isinstance(v, float):
         return repr(v)
     s = str(v)
@@ -77,10 +79,13 @@ def read_csv(path: str | Path) -> list[dict]:
             f"{path}: missing - run `counting reproduce --out {path.parent.parent}` first"
         )
     with path.open(newline="") as fh:
-        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        return [{k: parse_value(v) for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
-def _parse(v: str):
+def parse_value(v: str):
+    """A CSV field -> int, float, None (empty) or the string itself."""
+    if v == "":
+        return None
     for cast in (int, float):
         try:
             return cast(v)

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from counting.fileformat import write_text_atomic  # noqa: E402
-from paper_figs.layout import savefig_atomic  # noqa: E402
+from paper_figs.layout import parse_value, savefig_atomic  # noqa: E402
 
 NEEDED = ("cell", "seed", "very_long_fpf", "very_long_fully_right", "very_long_n", "verdict")
 ORDER = ("lstm", "relu", "gru")
@@ -46,18 +46,7 @@ def read_summary(path) -> list[dict]:
         missing = [c for c in NEEDED if c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{path}: not a GPU sweep summary, missing column(s) {missing}")
-        return [{k: _parse(v) for k, v in row.items()} for row in reader]
-
-
-def _parse(v: str):
-    if v == "":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(v)
-        except ValueError:
-            pass
-    return v
+        return [{k: parse_value(v) for k, v in row.items()} for row in reader]
 
 
 def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:

@@ -21,16 +21,6 @@ EXACT = [("lstm", torch.float64), ("lstm", torch.float32),
          ("relu", torch.float64), ("relu", torch.float32)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small batches: one thread is faster, and oneDNN's float32 LSTM stalls for seconds when
-    its OpenMP threads compete on a loaded machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def all_zigzags(length: int = 2000) -> list[str]:
     """Every zigzag of `length` tokens (all j with 2j | length), the paper's and smoke's j."""
     js = {j for j in range(1, length // 2 + 1) if length % (2 * j) == 0}

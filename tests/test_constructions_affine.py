@@ -24,16 +24,6 @@ from counting.models import pad_batch
 ZIGZAGS = [zigzag(j, 2000) for j in ZIGZAG_J]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny batches: one thread is faster, and oneDNN's float32 LSTM stalls for seconds when
-    its OpenMP threads compete on a loaded machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def brute_trajectory(c: AffineCounter, seq: str) -> np.ndarray:
     """u after every token, one clipped affine step at a time (no closed forms)."""
     u, out = c.u0, []

@@ -8,20 +8,11 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 import constructions
 from counting.checkpoint import load_checkpoint
 from counting.cli import main
 from counting.datasets import load_datasets
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

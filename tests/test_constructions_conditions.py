@@ -20,14 +20,6 @@ from counting.metrics import token_correct
 from counting.models import init_model
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def np_sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 

@@ -22,16 +22,6 @@ EXACT = [("lstm", torch.float64), ("lstm", torch.float32),
          ("relu", torch.float64), ("relu", torch.float32)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small batches: one thread is faster, and oneDNN's float32 LSTM stalls for seconds when
-    its OpenMP threads compete on a loaded machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def nested_tokens(depth: int) -> np.ndarray:
     """nested(depth) as token ids without building the string."""
     return np.concatenate([np.zeros(depth, np.int8), np.ones(depth, np.int8)])

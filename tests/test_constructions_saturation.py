@@ -14,16 +14,6 @@ from constructions.saturation import KERNELS, kernel_values, saturation_table
 DTYPES = [torch.float32, torch.float64]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small batches: one thread is faster, and oneDNN's float32 LSTM stalls for seconds when
-    its OpenMP threads compete on a loaded machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def below(x: float, dtype) -> float:
     """The float of `dtype` just below x."""
     t = torch.tensor(x, dtype=dtype)
