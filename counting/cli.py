@@ -7,9 +7,10 @@ one line `counting <cmd>: error: ...` with exit status 2, without a traceback.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
+
+from counting.options import OneLineParser
 
 COMMAND_MODULES = (
     "counting.commands.data",
@@ -26,8 +27,8 @@ class UserError(Exception):
     """An error caused by the user's input; printed without a traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(
         prog="counting",
         description="Train, test and diagnose single-cell RNNs that count (Dyck-1).",
     )

@@ -1,0 +1,100 @@
+"""Typed command-line values, checked when the command line is parsed.
+
+Every `type=` function here raises `argparse.ArgumentTypeError` with the accepted range in
+its message, so that a bad value ends as one line, e.g.
+
+    counting train: error: argument --lr: must be a finite number > 0, got 'nan'
+
+`OneLineParser` is the `ArgumentParser` the CLI uses: its errors print that one line (no
+usage block) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, `<prog>: error: <message>`, exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def float_in(lo: float | None = None, hi: float | None = None, *, lo_open: bool = True,
+             hi_open: bool = True):
+    """A type function for a finite float in the interval (lo, hi) / [lo, hi] (None: no
+    bound on that side)."""
+    left = "(" if lo_open else "["
+    right = ")" if hi_open else "]"
+    if lo is not None and hi is not None:
+        what = f"a finite number in {left}{lo:g}, {hi:g}{right}"
+    elif lo is not None:
+        what = f"a finite number {'>' if lo_open else '>='} {lo:g}"
+    elif hi is not None:
+        what = f"a finite number {'<' if hi_open else '<='} {hi:g}"
+    else:
+        what = "a finite number"
+
+    def check(text: str) -> float:
+        x = _float(text)
+        ok = math.isfinite(x)
+        if ok and lo is not None:
+            ok = x > lo if lo_open else x >= lo
+        if ok and hi is not None:
+            ok = x < hi if hi_open else x <= hi
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return x
+
+    check.__name__ = "number"
+    return check
+
+
+def int_in(lo: int | None = None, hi: int | None = None):
+    """A type function for an integer in [lo, hi] (None: no bound on that side)."""
+    if lo is not None and hi is not None:
+        what = f"an integer from {lo} to {hi}"
+    elif lo is not None:
+        what = f"an integer >= {lo}"
+    elif hi is not None:
+        what = f"an integer <= {hi}"
+    else:
+        what = "an integer"
+
+    def check(text: str) -> int:
+        x = _int(text)
+        if (lo is not None and x < lo) or (hi is not None and x > hi):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return x
+
+    check.__name__ = "integer"
+    return check
+
+
+positive_float = float_in(0.0)  # finite, > 0
+nonnegative_float = float_in(0.0, lo_open=False)  # finite, >= 0
+unit_interval = float_in(0.0, 1.0)  # in (0, 1)
+positive_int = int_in(1)  # >= 1
+nonnegative_int = int_in(0)  # >= 0
+
+__all__ = [
+    "OneLineParser", "float_in", "int_in", "nonnegative_float", "nonnegative_int",
+    "positive_float", "positive_int", "unit_interval",
+]
+
