@@ -2,9 +2,13 @@
 first failures, and sympy exactness conditions (`constructions.conditions`).
 
 Public API:
-    exact_counter(cell, dtype=torch.float64, *, logit_margin=5.0, gate_margin=2.0)
-    leaky_counter(cell, eps, dtype=torch.float64, *, logit_margin=5.0, gate_margin=2.0)
-    mismatched_relu(up=1.0, down=1.0, w_hh=1.0, dtype=torch.float64, *, logit_margin=5.0)
+    exact_counter(cell, dtype=torch.float64, *, logit_margin=5.0, gate_margin=2.0,
+                  hidden_size=1)
+    leaky_counter(cell, eps, dtype=torch.float64, *, logit_margin=5.0, gate_margin=2.0,
+                  hidden_size=1)
+    mismatched_relu(up=1.0, down=1.0, w_hh=1.0, dtype=torch.float64, *, logit_margin=5.0,
+                    hidden_size=1)
+                        hidden_size H > 1: the counter in unit 0, units 1..H-1 inert
     saturation_threshold(fn, dtype=torch.float64, kernel='all')
     kernel_values(fn, x, dtype=torch.float64, kernel='torch')
     AffineCounter                       the affine counter model u' = clip(a u + b) of a

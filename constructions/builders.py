@@ -1,4 +1,4 @@
-"""Hand-built counters as ordinary `CounterRNN`s (hidden size 1, same checkpoint format).
+"""Hand-built counters as ordinary `CounterRNN`s (same checkpoint format as trained models).
 
 Every construction has a counter variable u (LSTM: the cell c; ReLU and GRU: h) updated per
 token by an affine map u' = a u + b, and a readout whose ')'-output logit is positive exactly
@@ -21,6 +21,16 @@ leaky_counter('gru', eps):   z = 1 - eps, n = +-1 (r is irrelevant: W_hn = b_hn 
     b_hh = 0;  readout W = [[0], [2L / eps]], b = [L, -L]  (threshold h = eps / 2).
 mismatched_relu(up, down, w_hh):  W_ih = [[up, -down]], W_hh = [[w_hh]], biases 0;
     readout W = [[0], [2L / up]], b = [L, -L]  (threshold h = up / 2).
+
+Hidden size H > 1 (`hidden_size=H` on every builder): the hidden-size-1 counter sits in unit
+0 and units 1..H-1 are inert - every weight into and out of them is 0 (their rows of W_ih,
+W_hh and the biases, their columns of W_hh and of the readout). From the zero state they stay
+exactly 0: an LSTM unit with pre-activation 0 has i = f = o = sigmoid(0) = 0.5 and
+g = tanh(0) = 0, so c' = 0.5 * 0 + 0.5 * 0 = 0 and h = 0.5 tanh(0) = 0; a GRU unit has
+r = z = 0.5 and n = tanh(0 + 0.5 * 0) = 0, so h' = (0 - 0) * 0.5 + 0 = 0; a ReLU unit has
+h' = max(0, 0) = 0. Unit 0's pre-activations gain only terms 0 * h_k = 0 and the readout
+0 * h_k = 0, so unit 0 and the outputs are bit for bit those of the hidden-size-1 counter
+(the float limits of `constructions.affine` are unchanged).
 
 Why no GRU counts unboundedly (proof sketch). h' = (1 - z) n + z h with z in (0, 1) and
 n = tanh(.) in (-1, 1) is a convex combination, so from h0 = 0 every state has |h| < 1: the
@@ -118,6 +128,36 @@ def _relu(dtype, up, down, w_hh, logit_margin) -> CounterRNN:
     )
 
 
+def _embed(model: CounterRNN, hidden_size: int) -> CounterRNN:
+    """The hidden-size-1 `model` as unit 0 of a hidden_size-unit CounterRNN whose other units
+    are inert (all their weights 0; module docstring). hidden_size 1 returns `model`."""
+    _check_hidden_size(hidden_size)
+    if hidden_size == 1:
+        return model
+    H = hidden_size
+    big = CounterRNN(model.cell, H, model.dtype)
+    small = model.state_dict()
+    state = big.state_dict()
+    with torch.no_grad():
+        for t in state.values():
+            t.zero_()
+        G = small["rnn.weight_ih_l0"].shape[0]  # gates of the cell (unit 0 of each: row g*H)
+        rows = torch.arange(G) * H
+        state["rnn.weight_ih_l0"][rows] = small["rnn.weight_ih_l0"]
+        state["rnn.weight_hh_l0"][rows, 0] = small["rnn.weight_hh_l0"][:, 0]
+        state["rnn.bias_ih_l0"][rows] = small["rnn.bias_ih_l0"]
+        state["rnn.bias_hh_l0"][rows] = small["rnn.bias_hh_l0"]
+        state["readout.weight"][:, 0] = small["readout.weight"][:, 0]
+        state["readout.bias"].copy_(small["readout.bias"])
+    big.eval()
+    return big
+
+
+def _check_hidden_size(hidden_size) -> None:
+    if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 1:
+        raise ValueError(f"hidden_size must be an int >= 1, got {hidden_size!r}")
+
+
 def _tag(model: CounterRNN, name: str, **params) -> CounterRNN:
     """Record what was built (`model.construction`, written into checkpoint meta by the CLI)."""
     model.construction = {"construction": name, "cell": model.cell,
@@ -126,15 +166,17 @@ def _tag(model: CounterRNN, name: str, **params) -> CounterRNN:
 
 
 def exact_counter(cell: str, dtype=torch.float64, *, logit_margin: float = LOGIT_MARGIN,
-                  gate_margin: float = GATE_MARGIN) -> CounterRNN:
+                  gate_margin: float = GATE_MARGIN, hidden_size: int = 1) -> CounterRNN:
     """An exact Dyck-1 counter: 'relu' (h_t = depth) or 'lstm' (c_t = depth, i = f = o = 1.0
     and g = +-1.0 exactly). The ')'-logit is L (depth/0.5 - 1) for ReLU; both outputs are right
-    at every depth the dtype can count to (2^24 in float32, 2^53 in float64).
+    at every depth the dtype can count to (2^24 in float32, 2^53 in float64). With
+    hidden_size H > 1 the counter is unit 0 and the other units are inert (module docstring).
 
     'gru' raises ValueError: no GRU counts exactly; see `leaky_counter('gru', eps)`.
     """
     dtype = resolve_dtype(dtype)
     _check_margin(logit_margin)
+    _check_hidden_size(hidden_size)
     if cell == "gru":
         raise ValueError(
             "a GRU cannot count exactly (h' is a convex combination of h and a candidate in "
@@ -142,18 +184,18 @@ def exact_counter(cell: str, dtype=torch.float64, *, logit_margin: float = LOGIT
             "GRU counter"
         )
     if cell == "lstm":
-        model = _lstm(dtype, None, logit_margin, gate_margin)
+        model = _embed(_lstm(dtype, None, logit_margin, gate_margin), hidden_size)
         return _tag(model, "exact", logit_margin=logit_margin, gate_margin=gate_margin)
     if cell == "relu":
-        model = _relu(dtype, 1.0, 1.0, 1.0, logit_margin)
+        model = _embed(_relu(dtype, 1.0, 1.0, 1.0, logit_margin), hidden_size)
         return _tag(model, "exact", logit_margin=logit_margin)
     raise ValueError(f"cell must be 'lstm' or 'relu' for an exact counter, got {cell!r}")
 
 
 def leaky_counter(cell: str, eps: float, dtype=torch.float64, *,
                   logit_margin: float = LOGIT_MARGIN,
-                  gate_margin: float = GATE_MARGIN) -> CounterRNN:
-    """A counter that forgets a fraction eps per token.
+                  gate_margin: float = GATE_MARGIN, hidden_size: int = 1) -> CounterRNN:
+    """A counter that forgets a fraction eps per token (unit 0 of hidden_size; the rest inert).
 
     'lstm': the exact LSTM with forget gate f = sigma(logit(1 - eps)) ~ 1 - eps:
             c' = (1 - eps) c +- 1.
@@ -165,6 +207,7 @@ def leaky_counter(cell: str, eps: float, dtype=torch.float64, *,
     dtype = resolve_dtype(dtype)
     _check_eps(eps)
     _check_margin(logit_margin)
+    _check_hidden_size(hidden_size)
     logit = math.log1p(-eps) - math.log(eps)
     kernel = {"lstm": "lstm", "gru": "gru"}.get(cell)
     if kernel is None:
@@ -190,14 +233,16 @@ def leaky_counter(cell: str, eps: float, dtype=torch.float64, *,
                 "readout.bias": [L, -L],
             },
         )
-    return _tag(model, "leaky", eps=float(eps), logit_margin=logit_margin,
+    return _tag(_embed(model, hidden_size), "leaky", eps=float(eps), logit_margin=logit_margin,
                 gate_margin=gate_margin)
 
 
 def mismatched_relu(up: float = 1.0, down: float = 1.0, w_hh: float = 1.0,
-                    dtype=torch.float64, *, logit_margin: float = LOGIT_MARGIN) -> CounterRNN:
+                    dtype=torch.float64, *, logit_margin: float = LOGIT_MARGIN,
+                    hidden_size: int = 1) -> CounterRNN:
     """A ReLU counter h' = relu(w_hh h + up) on '(' and relu(w_hh h - down) on ')', read out
-    with threshold up / 2. up = down = w_hh = 1 is `exact_counter('relu')`.
+    with threshold up / 2. up = down = w_hh = 1 is `exact_counter('relu')`. Unit 0 of
+    hidden_size units; the rest are inert.
 
     Raises ValueError unless up > 0, down > 0 and w_hh is finite.
     """
@@ -208,6 +253,7 @@ def mismatched_relu(up: float = 1.0, down: float = 1.0, w_hh: float = 1.0,
             raise ValueError(f"{name} must be a positive number, got {v!r}")
     if not math.isfinite(w_hh):
         raise ValueError(f"w_hh must be finite, got {w_hh!r}")
-    model = _relu(dtype, float(up), float(down), float(w_hh), logit_margin)
+    _check_hidden_size(hidden_size)
+    model = _embed(_relu(dtype, float(up), float(down), float(w_hh), logit_margin), hidden_size)
     return _tag(model, "mismatched_relu", up=float(up), down=float(down), w_hh=float(w_hh),
                 logit_margin=logit_margin)

@@ -1,7 +1,10 @@
-"""`counting construct --cell lstm|relu|gru --out model.pt [--dtype float32|float64] [--eps E]`:
-write a hand-built counter as an ordinary checkpoint (format counting-rnns/1)."""
+"""`counting construct --cell lstm|relu|gru --out model.pt [--dtype float32|float64] [--eps E]
+[--hidden-size H]`: write a hand-built counter as an ordinary checkpoint (format counting-rnns/1).
+With H > 1 the counter is unit 0 and the other units are inert (`constructions.builders`)."""
 
 from __future__ import annotations
+
+from counting.options import int_in
 
 
 def register(sub) -> None:
@@ -16,6 +19,9 @@ def register(sub) -> None:
                    help="floating-point type (default float64)")
     p.add_argument("--eps", type=float, default=None,
                    help="leak per token, in (0, 1); required for gru (no GRU counts exactly)")
+    p.add_argument("--hidden-size", type=int_in(1, 8), default=1,
+                   help="hidden units, 1-8 (default 1): the counter in unit 0, the other units "
+                   "inert (all their weights 0)")
     p.set_defaults(func=run)
 
 
@@ -27,18 +33,24 @@ def run(args) -> int:
     if args.cell == "gru" and args.eps is None:
         raise ValueError("a GRU cannot count exactly: give --eps E for the leaky GRU counter "
                          "(update gate z = 1 - E)")
-    if args.eps is None:
-        model = exact_counter(args.cell, args.dtype)
-    elif args.cell == "relu":
-        if not 0.0 < args.eps < 1.0:
-            raise ValueError(f"--eps must be in (0, 1), got {args.eps!r}")
-        model = mismatched_relu(w_hh=1.0 - args.eps, dtype=args.dtype)
-    else:
-        model = leaky_counter(args.cell, args.eps, args.dtype)
+    def build(hidden_size: int):
+        if args.eps is None:
+            return exact_counter(args.cell, args.dtype, hidden_size=hidden_size)
+        if args.cell == "relu":
+            if not 0.0 < args.eps < 1.0:
+                raise ValueError(f"--eps must be in (0, 1), got {args.eps!r}")
+            return mismatched_relu(w_hh=1.0 - args.eps, dtype=args.dtype,
+                                   hidden_size=hidden_size)
+        return leaky_counter(args.cell, args.eps, args.dtype, hidden_size=hidden_size)
+
+    H = args.hidden_size
+    model = build(H)
     meta = dict(model.construction)
     save_checkpoint(model, args.out, meta=meta)
-    D = nested_failure_depth(model)
+    # units 1..H-1 are inert: unit 0 and the outputs are the hidden-size-1 counter's
+    D = nested_failure_depth(model if H == 1 else build(1))
     depth = "beyond 2^53" if D is None else f"{D - 1:,}"
-    print(f"wrote {args.out}: {meta['construction']} {args.cell} counter ({args.dtype}); "
-          f"maximum correct nesting depth {depth}")
+    units = "" if H == 1 else f", hidden size {H}: counter in unit 0, the others inert"
+    print(f"wrote {args.out}: {meta['construction']} {args.cell} counter ({args.dtype}"
+          f"{units}); maximum correct nesting depth {depth}")
     return 0

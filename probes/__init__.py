@@ -7,6 +7,8 @@ its exact construction.
     probes.summarize_classes(failures)          # {"early", "at-zero", "depth-dependent", "other"}
     probes.verdict(summary)                     # the dominant class or "no failure"
     rep = probes.diagnose(model, sets=None, out_dir=None)   # the JSON report (+ plots)
+    dp = probes.depth_probe(model, sets=None)   # linear depth probe (probes.linear_probe):
+    dp.r2, dp.direction, dp.unit_share, dp.residual_by_depth, dp.apply(trace)
 
 `constructions` is imported only when a reference is needed (the failure classes, the
 construction's gate values, distance_from_ideal).
@@ -14,13 +16,15 @@ construction's gate values, distance_from_ideal).
 
 from probes.counter import drift, drift_summary, step_summary, steps
 from probes.failures import CLASSES, classify_failures, summarize_classes, verdict
+from probes.linear_probe import DepthProbe, depth_probe, fit_depth_probe
 from probes.probesets import default_probe_sets, load_probe_sets
 from probes.report import diagnose, text_summary
 from probes.saturation import gate_stats, saturation
 from probes.tracing import Trace, trace, trace_batch
 
 __all__ = [
-    "CLASSES", "Trace", "classify_failures", "default_probe_sets", "diagnose", "drift",
-    "drift_summary", "gate_stats", "load_probe_sets", "saturation", "step_summary", "steps",
-    "summarize_classes", "text_summary", "trace", "trace_batch", "verdict",
+    "CLASSES", "DepthProbe", "Trace", "classify_failures", "default_probe_sets",
+    "depth_probe", "diagnose", "drift", "drift_summary", "fit_depth_probe", "gate_stats",
+    "load_probe_sets", "saturation", "step_summary", "steps", "summarize_classes",
+    "text_summary", "trace", "trace_batch", "verdict",
 ]

@@ -1,7 +1,8 @@
 """PNG plots of a diagnosis (matplotlib, Agg backend, written atomically).
 
 - counter.png     the counter (in unit steps) on zigzag j=500 (or the closest j), with the
-                  exact construction's counter and the depth overlaid, first failure marked;
+                  exact construction's counter and the depth overlaid, first failure marked
+                  (hidden size > 1: the counter projected on the depth probe's direction);
                   below it the drift counter/u - depth.
 - steps.png       mean Δ+(d)/u and -Δ-(d)/u against the depth d before the token (exact: 1).
 - saturation.png  per gate, the histogram of log10(1 - |gate|) over all probe tokens, with
@@ -64,7 +65,8 @@ def plot_counter(path, rep, sets, traces, ref) -> None:
         ax.plot([], [], color=CLASS_COLORS[fails[0]["class"]],
                 label=f"first failure ({fails[0]['class']}) at {fails[0]['position']}")
     label = f"zigzag j={zigzag_j(sets[name][b])}" if name == "zigzag" else f"{name}[0]"
-    ax.set_title(f"{rep['cell'].upper()} counter ({tr.counter_key}) on {label}")
+    var = tr.counter_key if tr.projection is None else f"{tr.counter_key} along the depth probe"
+    ax.set_title(f"{rep['cell'].upper()} counter ({var}) on {label}")
     ax.set_ylabel("counter (unit steps)")
     ax.legend(loc="upper right", fontsize=8)
     ax2.plot(x, drift(tr, scale), color="tab:green", lw=1)

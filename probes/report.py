@@ -3,6 +3,10 @@
 Keys (floats that are undefined, e.g. the ratio of a dead counter, are JSON null):
 
     cell, hidden_size, dtype, counter_unit
+    depth_probe         {"r2", "direction", "unit_share"} of the linear depth probe
+                        (probes.linear_probe). For hidden size > 1 with a defined probe the
+                        counter below is the projection u . state in depth units, and
+                        counter_unit the unit of largest share (where gates are read)
     sets                {name: {"n", "tokens", "failures"}}
     unit_step, increment, decrement, ratio, by_depth           (probes.counter)
     drift_per_token     median drift slope on the zigzag set (else the first set)
@@ -34,6 +38,7 @@ from counting.dyck import DyckError, validate
 from counting.models import dtype_name
 from probes.counter import drift_summary, step_summary
 from probes.failures import EXPLANATION, classify_failures, summarize_classes, verdict
+from probes.linear_probe import depth_probe_text, fit_depth_probe
 from probes.probesets import default_probe_sets
 from probes.reference import reference_trace
 from probes.saturation import saturation
@@ -131,9 +136,14 @@ def diagnose(model, sets=None, out_dir=None, progress: bool = False) -> dict:
     for name, seqs in tqdm(sets.items(), desc="probe", unit="set", disable=not progress):
         traces[name] = trace_batch(model, seqs, unit)
         unit = traces[name].unit
+    probe = fit_depth_probe(traces.values())
+    if model.hidden_size > 1 and probe.defined:  # measure along u; hidden size 1: raw counter
+        traces = {name: probe.apply(tr) for name, tr in traces.items()}
+        unit = probe.dominant_unit
     ref = {name: reference_trace(cell, seqs, model.dtype) for name, seqs in sets.items()}
     rep = {"cell": cell, "hidden_size": model.hidden_size, "dtype": dtype_name(model.dtype),
            "counter_unit": unit}
+    rep["depth_probe"] = probe.to_json()
     steps = step_summary(list(traces.values()))
     by_depth = steps.pop("by_depth")
     rep.update(steps)
@@ -182,6 +192,9 @@ def text_summary(rep: dict) -> str:
         "drift per token (steps): " + ", ".join(
             f"{k} {_fmt(v['per_token'], '+.3g')}" for k, v in rep["drift"].items()),
     ]
+    if "depth_probe" in rep:  # second line: where the count lives
+        key = "c" if rep["cell"] == "lstm" else "h"
+        lines.insert(1, depth_probe_text(rep["depth_probe"], rep["hidden_size"], key))
     for gate, st in rep["saturation"].items():
         line = (f"gate {gate}: mean {_fmt(st['mean'])}, min {_fmt(st['min'])}, saturated "
                 f"{100 * (st['share_saturated'] or 0):.1f}%")

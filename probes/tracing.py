@@ -4,6 +4,7 @@
     tr.keys()        # LSTM: i f g o c h out token depth   (GRU: r z n h ..., ReLU: pre h ...)
     tr["c"], tr.c    # (T, H) float64
     tr.counter       # (T,) the counting variable: c (LSTM) or h (ReLU, GRU), unit `tr.unit`
+    tr.along(w)      # the same trace, its counter the projection c @ w (or h @ w), w (H,)
 
 Shapes for one sequence of T tokens: states and gates (T, H); "out" (T, 2), the two
 probabilities ['(' may follow, ')' may follow]; "token" (T,) int8 (0 '(', 1 ')'); "depth"
@@ -29,13 +30,18 @@ class Trace(Mapping):
     """Named per-step numpy arrays of one sequence, or of a padded batch (`batched`)."""
 
     def __init__(self, cell: str, arrays: dict, lengths: np.ndarray, batched: bool,
-                 unit: int | None = None, dtype: str = "float64"):
+                 unit: int | None = None, dtype: str = "float64",
+                 projection: np.ndarray | None = None):
         self.cell = cell
         self.arrays = arrays
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.batched = batched
         self.dtype = dtype  # the model's dtype, in which the values were computed
-        self.unit = best_counter_unit(self) if unit is None else int(unit)
+        # None: the counter is one unit's state; else (H,) weights w: counter = state @ w
+        self.projection = None if projection is None else np.asarray(projection, np.float64)
+        if unit is None:
+            unit = best_counter_unit(self) if projection is None else dominant_unit(projection)
+        self.unit = int(unit)
 
     # Mapping interface: tr["c"], tr.keys(), "c" in tr, dict(tr)
     def __getitem__(self, key: str) -> np.ndarray:
@@ -67,8 +73,20 @@ class Trace(Mapping):
 
     @property
     def counter(self) -> np.ndarray:
-        """The counting variable of unit `self.unit`: (T,) or (B, T)."""
+        """The counting variable: (T,) or (B, T). The state of unit `self.unit`, or with a
+        `projection` w, the projected state (c or h) @ w (NaN at padding)."""
+        if self.projection is not None:
+            return self.arrays[self.counter_key] @ self.projection
         return self.arrays[self.counter_key][..., self.unit]
+
+    def along(self, weights, unit: int | None = None) -> Trace:
+        """The same trace (arrays shared) with counter = state @ weights, weights (H,);
+        `unit` (default: the unit of largest |weight|) is where per-unit gates are read."""
+        w = np.asarray(weights, dtype=np.float64)
+        H = self.arrays[self.counter_key].shape[-1]
+        if w.shape != (H,) or not np.all(np.isfinite(w)):
+            raise ValueError(f"weights must be {H} finite numbers, got {weights!r}")
+        return Trace(self.cell, self.arrays, self.lengths, self.batched, unit, self.dtype, w)
 
     @property
     def mask(self) -> np.ndarray:
@@ -83,7 +101,13 @@ class Trace(Mapping):
             raise ValueError("sequence(b) needs a batched trace (from trace_batch)")
         n = int(self.lengths[b])
         arrays = {k: v[b, :n] for k, v in self.arrays.items()}
-        return Trace(self.cell, arrays, self.lengths[b : b + 1], False, self.unit, self.dtype)
+        return Trace(self.cell, arrays, self.lengths[b : b + 1], False, self.unit, self.dtype,
+                     self.projection)
+
+
+def dominant_unit(weights) -> int:
+    """The unit with the largest |weight| (ties: the first)."""
+    return int(np.argmax(np.abs(np.asarray(weights, dtype=np.float64))))
 
 
 def best_counter_unit(tr: Trace) -> int:
