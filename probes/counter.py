@@ -1,7 +1,9 @@
 """Increments, decrements and drift of the counting variable, measured on traces.
 
-The counting variable k_t is c_t (LSTM) or h_t (ReLU, GRU) of one hidden unit, with k = 0
-before the first token (h0 = c0 = 0). For the token at step t, with d the depth *before*
+The counting variable k_t is `tr.counter`: c_t (LSTM) or h_t (ReLU, GRU) of one hidden unit,
+or, on a trace projected on a direction w (`Trace.along`; `diagnose` does it for hidden size
+> 1 with the depth probe's weights, `probes.linear_probe`), c_t @ w or h_t @ w; k = 0 before
+the first token (h0 = c0 = 0). For the token at step t, with d the depth *before*
 it (depth after step t-1, 0 at t = 0):
 
     Δ(t) = k_t - k_{t-1};   Δ+(d) = Δ on '(' at depth d;   Δ-(d) = Δ on ')' at depth d.

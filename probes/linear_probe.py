@@ -8,9 +8,9 @@ probe sets, by ordinary least squares WITH an intercept:
 
 - `weights` w: the minimum-norm least-squares solution (numpy `lstsq` on centred data;
   singular values below eps * max(N, H) times the largest are dropped; a unit whose state
-  never changes gets weight exactly 0). When several
-  units carry the same signal the weight is shared in proportion to how much each moves:
-  units stepping by a_k (x = a * depth) give w = a / |a|^2, parallel to a.
+  never changes gets weight exactly 0). When several units carry the same signal the
+  weight is shared in proportion to how much each moves: units stepping by a_k
+  (x = a * depth) give w = a / |a|^2, parallel to a.
 - `direction` u = w / |w|: the unit vector of the count (pointing to growing depth).
 - `r2`: the ordinary coefficient of determination, 1 - SS_res / SS_tot with SS_tot the
   spread around the MEAN depth - the share of the depth's variance that the state explains
@@ -30,8 +30,9 @@ probe sets, by ordinary least squares WITH an intercept:
   (w . x + b) - d, the probe's reading minus the depth (the sign of `drift`), and n.
 
 The projected counter k_t = w . x_t (`DepthProbe.project`, `DepthProbe.apply`) reads in
-units of depth; increments, decrements, drift and the failure classes of a hidden-size > 1
-model are measured on it (`probes.diagnose`). Hidden size 1 keeps its raw counter.
+units of depth; `probes.diagnose` measures the increments, decrements and drift of a
+hidden-size > 1 model on it (the failure classes depend only on the outputs and the true
+depth, so they need no unit). Hidden size 1 keeps its raw counter.
 
 A probe is undefined (`defined` False; r2, direction, shares NaN) when no finite state
 varies with the depth: a dead or diverged model, or probe sets of one depth only.
@@ -47,6 +48,7 @@ from probes.tracing import Trace, trace_batch
 from probes.unroll import COUNTER_KEY
 
 ONE_UNIT_SHARE = 0.9  # largest unit_share at or above this: the count lives in one unit
+WEAK_R2 = 0.5  # below this the text warns that little of the depth is linear in the state
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ class DepthProbe:
     @property
     def in_one_unit(self) -> bool | None:
         """True if the largest share is >= ONE_UNIT_SHARE (None if undefined)."""
-        return bool(np.max(self.unit_share) >= ONE_UNIT_SHARE) if self.defined else None
+        return len(units_holding(self.unit_share)) == 1 if self.defined else None
 
     @property
     def spread_units(self) -> list[int]:
@@ -117,7 +119,7 @@ class DepthProbe:
 
 def units_holding(share) -> list[int]:
     """The fewest units whose shares add up to ONE_UNIT_SHARE, largest share first
-    (one unit exactly when the largest share is >= ONE_UNIT_SHARE)."""
+    (one unit exactly when the largest share is >= ONE_UNIT_SHARE, up to 1e-12 rounding)."""
     share = np.asarray(share, dtype=np.float64)
     order = np.argsort(-share, kind="stable")
     need = int(np.searchsorted(np.cumsum(share[order]), ONE_UNIT_SHARE - 1e-12)) + 1
@@ -193,10 +195,9 @@ def depth_probe(model, sets=None) -> DepthProbe:
     sets = default_probe_sets() if sets is None else sets
     if not isinstance(sets, dict) or not sets:
         raise ValueError("sets must be a non-empty dict {name: list of bracket strings}")
-    return fit_depth_probe(trace_batch(model, list(seqs)) for seqs in sets.values() if seqs)
+    seqs = [[s] if isinstance(s, str) else list(s) for s in sets.values()]
+    return fit_depth_probe(trace_batch(model, s) for s in seqs if s)
 
-
-WEAK_R2 = 0.5  # below this the text warns that little of the depth is linear in the state
 
 
 def _pct(x: float) -> str:
