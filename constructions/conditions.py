@@ -220,19 +220,24 @@ def _values(model) -> dict:
     return {s: float(state[name][idx]) for s, (name, idx) in weight_symbols(model.cell).items()}
 
 
-def _evaluator(model):
-    """f(expr, h_g) -> float: expr evaluated on the model's weights with its own kernels."""
-    kernel, dtype = KERNEL[model.cell], model.dtype
+@functools.cache
+def _compiled(expr, cell: str, kernel: str, dtype) -> callable:
+    """expr lambdified once, as f(*weights in weight_symbols(cell) order, h_g)."""
     mods = [{"sigma": lambda x: kernel_values("sigmoid", x, dtype, kernel),
              "tanh": lambda x: kernel_values("tanh", x, dtype, kernel),
              "atanh": np.arctanh}, "numpy"]
-    vals = _values(model)
+    return sp.lambdify([*weight_symbols(cell), hg], expr, modules=mods)
+
+
+def _evaluator(model):
+    """f(expr, h_g) -> float: expr evaluated on the model's weights with its own kernels."""
+    kernel, dtype = KERNEL[model.cell], model.dtype
+    vals = list(_values(model).values())
 
     def ev(expr, h_g: float = 0.0) -> float:
-        expr = sp.sympify(expr).subs(vals)
-        fn = sp.lambdify([hg], expr, modules=mods)
+        fn = _compiled(sp.sympify(expr), model.cell, kernel, dtype)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return float(np.asarray(fn(h_g), dtype=np.float64))
+            return float(np.asarray(fn(*vals, h_g), dtype=np.float64))
 
     return ev
 
@@ -261,9 +266,10 @@ def _affine_and_extras(model) -> tuple[AffineCounter, dict]:
             p[f"sign_{tok}"] = math.copysign(1.0, sl)
     lo, hi = (0.0 if cell == "relu" else -INF), INF
     step = p["b_open"]
-    if (p["a_open"] == p["a_close"] == 1.0 and step > 0 and p["b_close"] == -step
-            and math.frexp(step)[0] == 0.5):  # a = 1, steps +-2^k: the float limit applies
-        hi = float_limit(model.dtype) * step
+    if (p["a_open"] == p["a_close"] == 1.0 and (step > 0 or (step < 0 and cell != "relu"))
+            and p["b_close"] == -step and math.frexp(abs(step))[0] == 0.5):
+        # a = 1, steps +-2^k (either sign of counter): the float limit applies
+        hi = float_limit(model.dtype) * abs(step)
         lo = 0.0 if cell == "relu" else -hi
     counter = AffineCounter(p["a_open"], p["b_open"], p["a_close"], p["b_close"],
                             p["theta_open"], p["theta_close"], p["sign_open"], lo, hi)
