@@ -253,3 +253,18 @@ def test_longer_runs_with_options_match_reference(tmp_path, cell):
     for j, opts in enumerate(INIT_OPTIONS[cell][:1] + [OPTIONS["all"]]):
         cfg = TrainConfig(cell=cell, epochs=5, seed=12, **opts)
         _run_pair(tmp_path / str(j), full, cfg)
+
+
+
+def test_weight_decay_arithmetic_is_torchs_bit_for_bit():
+    """Given the same gradient, `adjust` decays exactly as torch Adam's fused
+    grad.add(param, alpha=W)."""
+    rng = np.random.default_rng(0)
+    p, got = np.zeros(P_MAX), np.zeros(P_MAX)
+    opts = options_vector(TrainConfig(weight_decay=1e-4 * 3.7))
+    for _ in range(50):
+        w, gr = rng.standard_normal(24) * 10.0 ** rng.integers(-3, 3), rng.standard_normal(24)
+        want = torch.as_tensor(gr).add(torch.as_tensor(w), alpha=1e-4 * 3.7).numpy()
+        p[:24], got[:24] = w, gr
+        adjust(p, got, 24, opts)
+        assert np.array_equal(got[:24], want)

@@ -12,7 +12,9 @@ so they are the same for every cell and hidden size. Each follows torch's arithm
 (`counting.training.ReferenceBackend`), tested to the engine's tolerances:
 - batch mean: the gradients of the batch's words are summed in order and divided by the
   batch size (torch scales each word's graph by 1/B instead: equal to rounding);
-- L1: grad += L * sign(w), sign(0) = 0 - what autograd adds for L * |w|.sum(), bitwise;
+- L1: grad += L * sign(w), sign(0) = 0 - what autograd adds for L * |w|.sum() (torch
+  accumulates the two parts of a recurrent weight's gradient in another order: equal to
+  1 ulp);
 - clipping: coef = NORM / (||grad||_2 + 1e-6), clamped at 1 (NaN stays NaN), grad *= coef -
   clip_grad_norm_'s rule; the norm here is taken over the flat vector, torch's as the norm
   of per-tensor norms (equal to rounding);
