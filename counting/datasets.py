@@ -13,7 +13,7 @@ Faithful to the authors' published code where the paper is silent:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -71,9 +71,35 @@ PROFILES = {
 }
 
 
-def make_datasets(profile: str | Profile = "paper", seed: int = 0, progress: bool = True):
-    """Generate the five sets -> {name: list of words}. Same seed, same sets."""
+def with_train_lengths(profile: Profile, lo: int, hi: int) -> Profile:
+    """`profile` with training and validation lengths lo-hi and long lengths (hi+2)-2hi
+    (`counting data --train-lengths lo-hi`; 2-50 gives the paper's 52-100).
+    ValueError unless 2 <= lo <= hi."""
+    if not (isinstance(lo, int) and isinstance(hi, int) and 2 <= lo <= hi):
+        raise ValueError(f"training lengths must be A-B with 2 <= A <= B, got {lo}-{hi}")
+    return replace(profile, short_len=(lo, hi), long_len=(hi + 2, 2 * hi))
+
+
+def provenance(profile: str, seed: int, train_lengths: tuple[int, int] | None = None) -> dict:
+    """What `counting data` records in DATA/dataset.json: {"profile", "seed",
+    "train_lengths": [A, B], "long_lengths": [A', B']} (the lengths actually used)."""
+    prof = PROFILES[profile]
+    if train_lengths is not None:
+        prof = with_train_lengths(prof, *train_lengths)
+    return {"profile": profile, "seed": seed, "train_lengths": list(prof.short_len),
+            "long_lengths": list(prof.long_len)}
+
+
+def make_datasets(profile: str | Profile = "paper", seed: int = 0, progress: bool = True,
+                  train_lengths: tuple[int, int] | None = None):
+    """Generate the five sets -> {name: list of words}. Same seed, same sets.
+
+    train_lengths (A, B): train and validation lengths A-B and long lengths (B+2)-2B instead
+    of the profile's (`with_train_lengths`); None keeps the profile's (paper: 2-50, 52-100).
+    """
     prof = PROFILES[profile] if isinstance(profile, str) else profile
+    if train_lengths is not None:
+        prof = with_train_lengths(prof, *train_lengths)
     rng = np.random.default_rng(seed)
     total = prof.train + prof.short_skip + prof.validation + prof.long + prof.very_long
     with tqdm(total=total, desc="datasets", unit="word", disable=not progress) as bar:

@@ -93,8 +93,26 @@ unit_interval = float_in(0.0, 1.0)  # in (0, 1)
 positive_int = int_in(1)  # >= 1
 nonnegative_int = int_in(0)  # >= 0
 
+
+
+def length_range(text: str) -> tuple[int, int]:
+    """A type function for a word-length range "A-B" with 2 <= A <= B -> (A, B)."""
+    parts = text.split("-")
+    try:
+        lo, hi = (int(x) for x in parts) if len(parts) == 2 else (None, None)
+    except ValueError:
+        lo = hi = None
+    if lo is None:
+        raise argparse.ArgumentTypeError(f"expected a length range A-B, got {text!r}")
+    if not 2 <= lo <= hi:
+        raise argparse.ArgumentTypeError(f"must be A-B with 2 <= A <= B, got {text!r}")
+    return lo, hi
+
+
+length_range.__name__ = "length range"
+
 __all__ = [
-    "OneLineParser", "float_in", "int_in", "nonnegative_float", "nonnegative_int",
-    "positive_float", "positive_int", "unit_interval",
+    "OneLineParser", "float_in", "int_in", "length_range", "nonnegative_float",
+    "nonnegative_int", "positive_float", "positive_int", "unit_interval",
 ]
 

@@ -5,7 +5,8 @@
 
 Layout of OUT_DIR:
     sweep.json                 the sweep's options and a fingerprint of its data
-    summary.csv, summary.json  one row per run (ROW_KEYS), written when the sweep ends
+    summary.csv, summary.json  one row per run (ROW_KEYS, the training options last),
+                               written when the sweep ends
     <cell>/run_<NN>/           history.json, best.pt, checkpoints/epoch_XX.pt - the files
                                `counting train` writes, same format
     .state.npz                 engine state of the runs in progress (removed at the end)
@@ -45,13 +46,19 @@ from tqdm.auto import tqdm
 from counting.datasets import load_datasets
 from counting.fileformat import write_json_atomic, write_text_atomic
 from counting.models import CELLS
-from counting.training import EVAL_SETS, ReferenceBackend, TrainConfig, run_training
+from counting.training import (
+    EVAL_SETS,
+    OPTION_FIELDS,
+    ReferenceBackend,
+    TrainConfig,
+    run_training,
+)
 
 FORMAT = "counting-rnns-sweep/1"
 CELL_INDEX = {"lstm": 0, "relu": 1, "gru": 2}
 ROW_KEYS = ("run", "cell", "seed", "best_epoch", "best_validation_loss", "diverged",
-            "diverged_at_epoch", "epochs_done", "dir")
-TRAIN_OPTIONS = ("lr", "loss", "dtype", "hidden_size")
+            "diverged_at_epoch", "epochs_done", "dir") + OPTION_FIELDS
+TRAIN_OPTIONS = ("lr", "loss", "dtype", "hidden_size") + OPTION_FIELDS
 
 
 def run_seed(sweep_seed: int, cell: str, run: int) -> int:
@@ -98,7 +105,8 @@ def _load_sets(data) -> dict[str, list[str]]:
     return sets
 
 
-def _row(cell: str, run: int, seed: int, history: dict, directory: Path) -> dict:
+def _row(cell: str, run: int, config: TrainConfig, history: dict, directory: Path) -> dict:
+    seed = config.seed
     return {
         "run": run, "cell": cell, "seed": seed,
         "best_epoch": history["best_epoch"],
@@ -107,6 +115,7 @@ def _row(cell: str, run: int, seed: int, history: dict, directory: Path) -> dict
         "diverged_at_epoch": history["diverged_at_epoch"],
         "epochs_done": len(history["epochs"]),
         "dir": str(directory),
+        **{k: getattr(config, k) for k in OPTION_FIELDS},
     }
 
 
@@ -127,8 +136,11 @@ def run_sweep(data, out_dir, cells=("lstm", "relu", "gru"), runs=(10, 30, 10), e
     data: a directory written by `counting data`, or {set name: words} with "train" and
     "validation" ("long" is evaluated every epoch when present). runs: one count per cell,
     or one int for all. jobs: threads for the fast engine (None: all cores).
-    train_options: TrainConfig fields lr, loss, dtype, hidden_size. Resumable (see module
-    docstring). Rows (ROW_KEYS) are ordered by cell as given, then run.
+    train_options: TrainConfig fields lr, loss, dtype, hidden_size and the training options
+    init, init_noise, forget_bias, clip, batch_size, weight_decay, l1 (the same for every
+    run; an option that does not apply to one of the cells raises ValueError before any
+    work). Resumable (see module docstring). Rows (ROW_KEYS) are ordered by cell as given,
+    then run; they end with the run's training options.
     """
     import numba
 
@@ -184,7 +196,7 @@ def run_sweep(data, out_dir, cells=("lstm", "relu", "gru"), runs=(10, 30, 10), e
     histories = dict(zip(fast, done, strict=True))
     for k in tqdm(slow, desc="reference runs", unit="run", disable=not progress or not slow):
         histories[k] = _reference_run(configs[k], sets, run_dir(out_dir, *k), meta(*k))
-    rows = [_row(cell, r, configs[cell, r].seed, histories[cell, r], run_dir(out_dir, cell, r))
+    rows = [_row(cell, r, configs[cell, r], histories[cell, r], run_dir(out_dir, cell, r))
             for cell, r in configs]
     _write_summary(out_dir, rows)
     return rows

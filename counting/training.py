@@ -8,6 +8,23 @@ accuracy on train / validation / long. It keeps the best epoch by validation los
 epochs (`best.pt`), checkpoints after epochs 1, 5, 10, 15, 20, 25, and stops a run whose loss
 becomes NaN/inf, recording it as diverged.
 
+Training options (TrainConfig fields; defaults = the protocol above, bit for bit):
+- init, init_noise, forget_bias: the initial weights (`counting.inits.initial_model`).
+- batch_size B: B words per Adam step, taken in the epoch's shuffled order (the last batch
+  may be short). The optimised objective is the mean over the batch of each word's mean
+  loss, (l_1 + ... + l_B) / B; words are not padded together (padding and averaging over
+  tokens would weight long words more). B = 1 is online training.
+- l1 L: L * sum |w| over every parameter (recurrent, input, biases, readout) is added to
+  the optimised objective; its gradient is L * sign(w), 0 at w = 0 (torch's abs backward).
+- clip NORM: before each Adam step, the gradient (the L1 term's included) is scaled as by
+  `torch.nn.utils.clip_grad_norm_(params, NORM)`: total = the L2 norm of all parameters'
+  gradients together, coef = NORM / (total + 1e-6) clamped at 1, grad *= coef.
+- weight_decay W: torch Adam's `weight_decay` (grad += W * param inside the step, after
+  clipping, before the moments).
+Recorded losses (train_loss_online and the evaluations) are always the data loss, without
+the penalties: train_loss_online is the mean over the epoch's words of each word's loss.
+A run stops after the first Adam step whose batch has a non-finite loss.
+
 A backend implements `train_epoch(order) -> mean online loss`, `evaluate(seqs) -> metrics
 dict`, and `to_model() -> CounterRNN`. The reference backend here is the oracle every faster
 path is tested against.
@@ -16,6 +33,7 @@ path is tested against.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,8 +45,9 @@ from tqdm.auto import tqdm
 from counting.checkpoint import save_checkpoint
 from counting.dyck import one_hot, targets
 from counting.fileformat import write_json_atomic
+from counting.inits import check_init_options, initial_model
 from counting.metrics import evaluate
-from counting.models import CounterRNN, init_model, resolve_dtype
+from counting.models import CounterRNN, resolve_dtype
 
 DEFAULT_LR = {"lstm": 0.01, "relu": 0.01, "gru": 0.001}
 CHECKPOINT_EPOCHS = (1, 5, 10, 15, 20, 25)
@@ -45,6 +64,14 @@ class TrainConfig:
     seed: int = 0  # init seed; the shuffle stream is derived from it
     dtype: str = "float64"
     checkpoint_epochs: tuple[int, ...] = field(default=CHECKPOINT_EPOCHS)
+    # Training options (issue 11); the defaults are the paper's protocol. See the docstring.
+    init: str = "torch"  # "torch" | "irnn" | "construction" (counting.inits)
+    init_noise: float | None = None  # construction init only (None there means 0)
+    forget_bias: float | None = None  # LSTM only: b_ih[f] = B, b_hh[f] = 0
+    clip: float | None = None  # max global L2 norm of the gradient (None: no clipping)
+    batch_size: int = 1  # words per Adam step
+    weight_decay: float = 0.0  # torch Adam's weight_decay (L2)
+    l1: float = 0.0  # L1 penalty coefficient, added to the optimised loss
 
     def __post_init__(self):
         if self.lr is None:
@@ -55,6 +82,48 @@ class TrainConfig:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         resolve_dtype(self.dtype)
         self.checkpoint_epochs = tuple(self.checkpoint_epochs)
+        self._check_options()
+
+    def _check_options(self) -> None:
+        """Validate and normalise the training options (floats as float, so that a value
+        given as 1 or 1.0 records and compares the same); ValueError names the CLI option."""
+        for name in ("init_noise", "forget_bias", "clip", "weight_decay", "l1"):
+            value = getattr(self, name)
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                    raise ValueError(f"{_flag(name)} must be a number, got {value!r}")
+                setattr(self, name, float(value))
+        if self.init == "construction" and self.init_noise is None:
+            self.init_noise = 0.0
+        check_init_options(self.cell, self.hidden_size, self.init, self.init_noise,
+                           self.forget_bias)
+        if self.clip is not None and not (math.isfinite(self.clip) and self.clip > 0):
+            raise ValueError(f"--clip must be a finite number > 0, got {self.clip!r}")
+        if (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, numbers.Integral)
+                or self.batch_size < 1):
+            raise ValueError(f"--batch-size must be an integer >= 1, got {self.batch_size!r}")
+        self.batch_size = int(self.batch_size)
+        for name in ("weight_decay", "l1"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{_flag(name)} must be a finite number >= 0, got {value!r}")
+
+
+OPTION_FIELDS = ("init", "init_noise", "forget_bias", "clip", "batch_size", "weight_decay", "l1")
+LOOP_OPTIONS = ("clip", "batch_size", "weight_decay", "l1")  # act in the training loop
+
+
+def non_default_options(values, fields=OPTION_FIELDS) -> list[str]:
+    """The CLI flags of the training options among `fields` whose values in `values` (a
+    TrainConfig or parsed arguments; a missing attribute counts as default) differ from
+    the defaults, e.g. ["--clip", "--batch-size"] - for backends that refuse them."""
+    default = TrainConfig()
+    return [_flag(k) for k in fields
+            if getattr(values, k, getattr(default, k)) != getattr(default, k)]
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def shuffle_orders(seed: int, n: int, epochs: int) -> np.ndarray:
@@ -72,7 +141,12 @@ def shuffle_orders(seed: int, n: int, epochs: int) -> np.ndarray:
 
 
 class ReferenceBackend:
-    """Plain torch: nn.LSTM/RNN/GRU forward, autograd, torch.optim.Adam (single-tensor)."""
+    """Plain torch: nn.LSTM/RNN/GRU forward, autograd, torch.optim.Adam (single-tensor).
+
+    The training options (module docstring) are torch's own: the batch objective
+    torch.stack(losses).sum() / B, the L1 term in the autograd graph,
+    torch.nn.utils.clip_grad_norm_, and Adam's weight_decay.
+    """
 
     name = "reference"
 
@@ -83,18 +157,28 @@ class ReferenceBackend:
         self.inputs = [torch.as_tensor(one_hot(s), dtype=dt).unsqueeze(0) for s in train_seqs]
         self.targets = [torch.as_tensor(targets(s), dtype=dt).unsqueeze(0) for s in train_seqs]
         self.loss_fn = torch.nn.MSELoss() if config.loss == "mse" else torch.nn.BCELoss()
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, foreach=False)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, foreach=False,
+                                          weight_decay=config.weight_decay)
 
     def train_epoch(self, order: np.ndarray) -> float:
         self.model.train()
+        size, l1, clip = self.config.batch_size, self.config.l1, self.config.clip
+        params = list(self.model.parameters())
         total = 0.0
-        for k in order:
+        for j in range(0, len(order), size):
+            batch = order[j : j + size]
             self.optimizer.zero_grad()
-            out = self.model(self.inputs[k])
-            loss = self.loss_fn(out, self.targets[k])
-            loss.backward()
+            losses = [self.loss_fn(self.model(self.inputs[k]), self.targets[k]) for k in batch]
+            objective = losses[0] if len(losses) == 1 else torch.stack(losses).sum() / len(losses)
+            if l1:
+                objective = objective + l1 * torch.stack([p.abs().sum() for p in params]).sum()
+            objective.backward()
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, clip)
             self.optimizer.step()
-            value = loss.item()
+            value = 0.0
+            for loss in losses:  # in order, as the engine adds them
+                value += loss.item()
             if not math.isfinite(value):
                 return value
             total += value
@@ -128,7 +212,7 @@ def run_training(
         if not sets.get(name):
             raise ValueError(f"training needs a non-empty {name!r} set")
     backend_factory = backend_factory or ReferenceBackend
-    model = init_model(config.cell, config.hidden_size, config.seed, config.dtype)
+    model = initial_model(config)
     backend = backend_factory(model, sets["train"], config)
     orders = shuffle_orders(config.seed, len(sets["train"]), config.epochs)
     out_dir = Path(out_dir) if out_dir is not None else None

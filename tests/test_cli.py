@@ -14,6 +14,7 @@ def data_dir(tmp_path_factory):
 
 def test_data_writes_the_five_sets(data_dir):
     assert sorted(p.name for p in data_dir.iterdir()) == [
+        "dataset.json",
         "long.txt",
         "train.txt",
         "validation.txt",

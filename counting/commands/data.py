@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from counting.datasets import PROFILES, make_datasets, write_datasets
+from pathlib import Path
+
+from counting.datasets import PROFILES, make_datasets, provenance, write_datasets
+from counting.fileformat import write_json_atomic
+from counting.options import length_range
 
 
 def register(sub) -> None:
@@ -20,11 +24,21 @@ def register(sub) -> None:
         default="paper",
         help="paper = the paper's sizes; smoke = tiny sizes for tests (default paper)",
     )
+    p.add_argument("--train-lengths", type=length_range, default=None, metavar="A-B",
+                   help="training and validation word lengths A-B, 2 <= A <= B (default "
+                   "2-50); the long set becomes (B+2)-2B. OUT/dataset.json records the profile, "
+                   "seed and lengths")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    sets = make_datasets(args.profile, args.seed)
+    train_lengths = getattr(args, "train_lengths", None)
+    stamp = provenance(args.profile, args.seed, train_lengths)
+    sets = make_datasets(args.profile, args.seed, train_lengths=train_lengths)
     for path in write_datasets(args.out, sets):
         print(f"wrote {path} ({len(sets[path.stem])} sequences)")
+    path = Path(args.out) / "dataset.json"
+    write_json_atomic(path, stamp)
+    print(f"wrote {path} (profile {stamp['profile']}, seed {stamp['seed']}, train lengths "
+          f"{'-'.join(map(str, stamp['train_lengths']))})")
     return 0

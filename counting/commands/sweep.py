@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from counting.commands.train import add_training_options
+from counting.commands.train import add_training_options, option_values
 from counting.models import CELLS
 
 
@@ -67,7 +67,7 @@ def run(args) -> int:
         raise ValueError(f"--runs gives {len(runs)} counts for {len(cells)} cells")
     rows = run_sweep(args.data, args.out, cells=cells, runs=runs, epochs=args.epochs,
                      seed=args.seed, jobs=args.jobs, lr=args.lr, loss=args.loss,
-                     dtype=args.dtype, hidden_size=args.hidden_size)
+                     dtype=args.dtype, hidden_size=args.hidden_size, **option_values(args))
     print(f"{'cell':<6}{'runs':>6}{'diverged':>10}{'median best val loss':>22}")
     for cell in cells:
         mine = [r for r in rows if r["cell"] == cell]

@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 from counting.datasets import load_datasets
+from counting.inits import INITS
 from counting.models import CELLS
-from counting.training import ReferenceBackend, TrainConfig, run_training
+from counting.options import float_in, nonnegative_float, positive_float, positive_int
+from counting.training import OPTION_FIELDS, ReferenceBackend, TrainConfig, run_training
 
 
 def add_training_options(p) -> None:
@@ -21,6 +23,33 @@ def add_training_options(p) -> None:
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                    help="floating-point type (default float64)")
     p.add_argument("--hidden-size", type=int, default=1, help="hidden units (default 1)")
+    g = p.add_argument_group("training options (defaults: the paper's online protocol)")
+    g.add_argument("--init", choices=INITS, default="torch",
+                   help="initial weights: torch = PyTorch's default init (default); irnn = "
+                   "ReLU only, W_hh = 1 and biases 0, input and readout weights torch's; "
+                   "construction = the exact counter of `constructions` (lstm, relu)")
+    g.add_argument("--init-noise", type=nonnegative_float, default=None, metavar="S",
+                   help="with --init construction: add Gaussian noise of std S to every "
+                   "weight, drawn from the init seed (default 0)")
+    g.add_argument("--forget-bias", type=float_in(), default=None, metavar="B",
+                   help="lstm only: set the forget gate's bias to B after init "
+                   "(b_ih[f] = B, b_hh[f] = 0)")
+    g.add_argument("--clip", type=positive_float, default=None, metavar="NORM",
+                   help="clip the gradient's global L2 norm to NORM before each Adam step "
+                   "(torch.nn.utils.clip_grad_norm_; default: no clipping)")
+    g.add_argument("--batch-size", type=positive_int, default=1, metavar="B",
+                   help="words per Adam step; the objective is the batch mean of each word's "
+                   "mean loss (default 1: online training)")
+    g.add_argument("--weight-decay", type=nonnegative_float, default=0.0, metavar="W",
+                   help="L2 penalty, torch Adam's weight_decay (default 0)")
+    g.add_argument("--l1", type=nonnegative_float, default=0.0, metavar="L",
+                   help="add L * sum|w| over all weights to the optimised loss (default 0); "
+                   "recorded losses stay the data loss")
+
+
+def option_values(args) -> dict:
+    """The training options of parsed `args` as TrainConfig keyword arguments."""
+    return {k: getattr(args, k) for k in OPTION_FIELDS}
 
 
 def register(sub) -> None:
@@ -37,10 +66,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    config = TrainConfig(cell=args.cell, hidden_size=args.hidden_size, epochs=args.epochs,
+                         lr=args.lr, loss=args.loss, seed=args.seed, dtype=args.dtype,
+                         **option_values(args))
     sets = load_datasets(args.data, ("train", "validation", "long"),
                          required=("train", "validation"))
-    config = TrainConfig(cell=args.cell, hidden_size=args.hidden_size, epochs=args.epochs,
-                         lr=args.lr, loss=args.loss, seed=args.seed, dtype=args.dtype)
     backend = _backend(args)
     history = run_training(config, sets, args.out, backend_factory=backend)
     if history["diverged"]:

@@ -8,8 +8,9 @@ rounding - tested to 1e-12 on gradients and on parameters after 100 Adam steps.
     lstm, relu, gru   a cell's forward step, and one word's forward + BPTT
     mathfn, losses    sigmoid/tanh; MSE/BCE terms and the readout's gradient
     adam        torch's single-tensor Adam
+    update      training options between BPTT and Adam: batch mean, L1, clipping, weight decay
     intrinsics  fused multiply-add and an atomic counter (LLVM)
-    train       one model's online epoch
+    train       one model's epoch (online, or with the run's training options)
     words       word sets as token arrays; EvalSet (sorted, for prefix sharing)
     evaluate    per-word losses and FPF for whole sets
     many        many models in parallel (ModelBank, JointSet)

@@ -13,13 +13,15 @@ from counting.engine.evaluate import eval_block
 from counting.engine.layout import CELL_IDS, P_MAX, n_params, pack, supports, unpack
 from counting.engine.losses import loss_id
 from counting.engine.train import scratch, train_epoch
+from counting.engine.update import options_vector
 from counting.engine.words import EvalSet, pack_words
 from counting.metrics import summarize_fpf
 from counting.models import CounterRNN
 
 
 class FastBackend:
-    """Online Adam training of one hidden-size-1 float64 model with the numba kernels.
+    """Adam training of one hidden-size-1 float64 model with the numba kernels, with the
+    config's training options (batch size, clip, weight decay, L1; `engine.update`).
 
     State: parameters, Adam moments (P_MAX,) float64 and Adam's step count; they start from
     `model` (normally `init_model(cell, 1, seed)`) and zero moments, as torch's Adam does.
@@ -44,6 +46,8 @@ class FastBackend:
         self.loss = loss_id(config.loss)
         self.toks, self.offs = pack_words(train_seqs)
         self._scratch = scratch(max((len(s) for s in train_seqs), default=1))
+        self.opts = options_vector(config)  # batch size, clip, weight decay, L1
+        self._acc = np.empty(P_MAX)
         self._prepared: dict[int, tuple[list, EvalSet]] = {}
 
     def train_epoch(self, order: np.ndarray) -> float:
@@ -52,7 +56,7 @@ class FastBackend:
             raise ValueError(f"order indexes outside the {self.offs.size - 1} training words")
         value, self.step = train_epoch(
             self.cell_id, self.params, self.m, self.v, self.step, self.lr, self.loss,
-            self.toks, self.offs, order, *self._scratch,
+            self.toks, self.offs, order, *self._scratch, self.opts, self._acc,
         )
         return float(value)
 

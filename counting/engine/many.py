@@ -21,6 +21,7 @@ from counting.engine.intrinsics import atomic_add
 from counting.engine.jit import parallel
 from counting.engine.layout import CELL_IDS, P_MAX, n_params, pack, unpack
 from counting.engine.train import CACHE, train_epoch
+from counting.engine.update import N_OPTS, default_options
 from counting.engine.words import EvalSet, pack_words
 
 # Relative cost of a model-epoch per cell (measured), used to start heavy models first.
@@ -31,14 +32,16 @@ VECTOR = 8  # float64 lanes of an AVX-512 vector: blocks are padded to a multipl
 
 @parallel
 def train_many(workers, queue, cells, P, M, V, steps, lrs, loss, toks, offs, orders, max_len,
-               online):
+               online, opts):
     """`workers` threads take models from a shared counter; each model i in `queue` gets
-    one online epoch on orders[i]. cells (B,) int64; P, M, V (B, P_MAX); steps, lrs,
-    online (B,) float64; orders (B, n) int64. Rows not in `queue` are left untouched."""
+    one epoch on orders[i] with its training options opts[i]. cells (B,) int64; P, M, V
+    (B, P_MAX); steps, lrs, online (B,) float64; orders (B, n) int64; opts (B, N_OPTS)
+    float64 (`update.options_vector`). Rows not in `queue` are left untouched."""
     counter = np.zeros(1, dtype=np.int64)
     for _w in prange(workers):
         S = np.empty((max_len, CACHE))
         grad = np.empty(P_MAX)
+        acc = np.empty(P_MAX)
         while True:
             j = atomic_add(counter, 0, 1)
             if j >= queue.shape[0]:
@@ -46,7 +49,7 @@ def train_many(workers, queue, cells, P, M, V, steps, lrs, loss, toks, offs, ord
             i = queue[j]
             online[i], steps[i] = train_epoch(
                 cells[i], P[i], M[i], V[i], steps[i], lrs[i], loss, toks, offs, orders[i],
-                S, grad,
+                S, grad, opts[i], acc,
             )
 
 
@@ -123,11 +126,12 @@ class JointSet:
 class ModelBank:
     """Parameters, Adam moments and step counts of B hidden-size-1 float64 models.
 
-    Arrays: cells (B,) int64; P, M, V (B, P_MAX); steps, lrs (B,) float64. A model's Adam
-    state starts at zero, as torch.optim.Adam's does.
+    Arrays: cells (B,) int64; P, M, V (B, P_MAX); steps, lrs (B,) float64; opts (B, N_OPTS)
+    each model's training options (`update.options_vector`; None: the paper's online
+    training for all). A model's Adam state starts at zero, as torch.optim.Adam's does.
     """
 
-    def __init__(self, models: list, lrs: list[float], loss: int):
+    def __init__(self, models: list, lrs: list[float], loss: int, opts=None):
         self.cell_names = [m.cell for m in models]
         self.cells = np.array([CELL_IDS[c] for c in self.cell_names], dtype=np.int64)
         B = len(models)
@@ -139,6 +143,8 @@ class ModelBank:
         self.steps = np.zeros(B)
         self.lrs = np.asarray(lrs, dtype=np.float64).copy()
         self.loss = int(loss)
+        self.opts = (default_options(B) if opts is None
+                     else np.array(opts, dtype=np.float64).reshape(B, N_OPTS))
 
     def __len__(self) -> int:
         return self.cells.size
@@ -194,7 +200,7 @@ class ModelBank:
             full_orders[rows] = orders
             train_many(workers, self.queue(rows), self.cells, self.P, self.M, self.V,
                        self.steps, self.lrs, self.loss, toks, offs, full_orders, max_len,
-                       online)
+                       online, self.opts)
         seq_loss = np.empty((B, joint.n))
         fpf = np.empty((B, joint.n), dtype=np.int64)
         ok = [i for i in rows.tolist() if math.isfinite(online[i])]

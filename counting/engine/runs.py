@@ -7,7 +7,9 @@ in each). Then, per run, the driver's bookkeeping of `counting.training.run_trai
 the same order and with the same files: the epoch record, divergence,
 checkpoints/epoch_XX.pt, best.pt, history.json (backend "fast"). `seconds` in a record is
 the epoch's wall time divided by the number of runs in it (the amortised time of one
-model-epoch, evaluation included). An epoch's files are written by a second thread while
+model-epoch, evaluation included). Each run starts from `counting.inits.initial_model` of
+its config and trains with its own training options (batch size, clip, weight decay, L1:
+one row of `ModelBank.opts`). An epoch's files are written by a second thread while
 the kernels run the next epoch, in order and each from its own snapshot.
 
 Resumable: after every epoch's history files, the engine state of all runs (parameters,
@@ -39,8 +41,9 @@ from counting.engine.backend import metrics_dict
 from counting.engine.layout import n_params, supports, unpack
 from counting.engine.losses import loss_id
 from counting.engine.many import JointSet, ModelBank, packed_train
+from counting.engine.update import options_vector
 from counting.fileformat import atomic_path, write_json_atomic
-from counting.models import init_model
+from counting.inits import initial_model
 from counting.training import EVAL_SETS, TrainConfig
 
 _LOCAL = threading.local()
@@ -226,8 +229,9 @@ def train_runs(specs: list[RunSpec], sets: dict[str, list[str]], progress: bool 
         reason = supports(s.config.cell, s.config.hidden_size, s.config.dtype)
         if reason is not None:
             raise ValueError(f"{s.out_dir}: {reason}")
-    models = [init_model(s.config.cell, 1, s.config.seed, "float64") for s in specs]
-    bank = ModelBank(models, [s.config.lr for s in specs], loss_id(losses.pop()))
+    models = [initial_model(s.config) for s in specs]
+    bank = ModelBank(models, [s.config.lr for s in specs], loss_id(losses.pop()),
+                     [options_vector(s.config) for s in specs])
     if len({s.name for s in specs}) != len(specs):
         raise ValueError("run names must be unique")
     runs = [_Run(s) for s in specs]

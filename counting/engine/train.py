@@ -1,4 +1,5 @@
-"""Training kernels: one word's forward + BPTT (dispatch to the cell), one model's epoch.
+"""Training kernels: one word's forward + BPTT (dispatch to the cell), one model's epoch
+(with the run's training options, `counting.engine.update`).
 
 Sets are passed as `toks` (int8, all words concatenated; 0 = '(', 1 = ')') and `offs`
 (int64, (n+1,), word s = toks[offs[s]:offs[s+1]]). The readout is
@@ -16,6 +17,7 @@ from counting.engine import gru, lstm, relu
 from counting.engine.adam import adam_step
 from counting.engine.jit import kernel
 from counting.engine.layout import P_MAX
+from counting.engine.update import BATCH, accumulate, adjust, batch_mean
 
 LSTM, RELU, GRU = 0, 1, 2
 CACHE = 8  # scratch columns per step (the LSTM's need)
@@ -36,25 +38,40 @@ def sequence_grad(cell, p, loss, toks, start, T, S, grad):
 
 
 @kernel
-def train_epoch(cell, p, m, v, step, lr, loss, toks, offs, order, S, grad):
-    """One online epoch: for each word in `order`, forward + BPTT + one Adam step.
+def train_epoch(cell, p, m, v, step, lr, loss, toks, offs, order, S, grad, opts, acc):
+    """One epoch: for each batch of opts[BATCH] words of `order` (the last may be short),
+    forward + BPTT of each word, the batch mean, L1 / clipping / weight decay (`update`),
+    one Adam step. With default options (`update.default_options`) this is online training.
 
     p, m, v: (P_MAX,) parameters and Adam moments, updated in place; step: Adam's step
-    count before the epoch. Returns (mean online loss, step count after). Like the
-    reference, stops right after the first step whose loss is not finite and returns it.
+    count before the epoch; opts (N_OPTS,): the run's options; acc (P_MAX,): scratch.
+    Returns (mean online loss over the words, step count after). Like the reference, stops
+    right after the first step whose batch loss is not finite and returns that loss.
     """
     npar = 24 if cell == LSTM else (9 if cell == RELU else 19)
+    size = max(int(opts[BATCH]), 1)
+    n = order.shape[0]
     total = 0.0
-    for j in range(order.shape[0]):
-        s = order[j]
-        start = offs[s]
-        value = sequence_grad(cell, p, loss, toks, start, offs[s + 1] - start, S, grad)
+    j = 0
+    while j < n:
+        end = min(j + size, n)
+        value = 0.0
+        for q in range(j, end):
+            s = order[q]
+            start = offs[s]
+            value += sequence_grad(cell, p, loss, toks, start, offs[s + 1] - start, S, grad)
+            if end - j > 1:
+                accumulate(acc, grad, npar, q == j)
+        if end - j > 1:
+            batch_mean(grad, acc, npar, float(end - j))
+        adjust(p, grad, npar, opts)
         step += 1.0
         adam_step(p, grad, m, v, npar, step, lr)
         if not math.isfinite(value):
             return value, step
         total += value
-    return total / max(order.shape[0], 1), step
+        j = end
+    return total / max(n, 1), step
 
 
 def scratch(max_len: int):

@@ -14,6 +14,7 @@ import numpy as np
 from counting.gpu.batch import FlatSet, ModelBatch
 from counting.gpu.params import model_to_vector, vector_to_model
 from counting.models import CounterRNN, dtype_name
+from counting.training import LOOP_OPTIONS, non_default_options
 
 
 class CudaBackend:
@@ -23,6 +24,10 @@ class CudaBackend:
         if model.hidden_size != 1:
             raise ValueError(
                 f"the GPU backend supports hidden_size 1 only, got {model.hidden_size}")
+        unsupported = non_default_options(config, LOOP_OPTIONS)
+        if unsupported:  # init options arrive as the model's weights and need nothing here
+            raise ValueError(f"the GPU backend does not implement {', '.join(unsupported)}; "
+                             "use the fast or reference engine")
         self.cell = model.cell
         self.dtype = dtype_name(model.dtype)
         self.loss = config.loss

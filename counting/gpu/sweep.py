@@ -231,9 +231,16 @@ def _write_run_dirs(root: Path, cell, seeds, cur, best_epoch, best_loss, diverge
 
 def run_cli(args) -> int:
     """`counting sweep --device cuda`: reads args.data, out, cells, runs, epochs, seed, dtype,
-    lr, loss, hidden_size, and optionally block_size, curves, run_dirs."""
+    lr, loss, hidden_size, and optionally block_size, curves, run_dirs. The training options
+    (--init, --clip, --batch-size, ...; `counting.training.OPTION_FIELDS`) are not
+    implemented on the GPU: any of them set to other than its default is refused."""
     from counting.datasets import load_datasets
+    from counting.training import non_default_options
 
+    unsupported = non_default_options(args)
+    if unsupported:
+        raise ValueError(f"--device cuda does not implement {', '.join(unsupported)}; "
+                         "use --device cpu for these training options")
     if getattr(args, "hidden_size", 1) != 1:
         raise ValueError(f"--device cuda supports --hidden-size 1 only, got {args.hidden_size}")
     sets = load_datasets(args.data, REQUIRED_SETS, required=REQUIRED_SETS)
