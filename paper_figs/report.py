@@ -6,6 +6,8 @@ Agreement rules (stated in the report itself):
 - Table 2: the same sign of the slope is not reported by the paper, so we compare
   significance: both p < 0.05, or both >= 0.05.
 - Failure modes: the dominant first-failure class per cell on zigzag equals the paper's.
+The report also says which data the reproduction used (results/data.json: generated with a
+profile and seed, or loaded from a directory - with the sets' sizes and fingerprint).
 Reads the tables written by table1/table2/failure_modes and results/selection.json.
 """
 
@@ -122,9 +124,33 @@ def _failure_section(fmt: list[dict]) -> tuple[str, list[str]]:
     return "\n".join(lines), verdicts
 
 
+def data_sentence(record: dict | None) -> str:
+    """One paragraph on the data a reproduction used, from results/data.json (None: a
+    results directory written before that file existed - the data was generated)."""
+    if record is None:
+        return "Data: generated (see data/dataset.json)."
+    sizes = ", ".join(f"{name} {s['n']}" for name, s in record["sets"].items())
+    facts = f"{sizes} words; fingerprint `{record['sha256'][:12]}`"
+    if record.get("source") == "given":
+        text = f"Data: loaded from `{record['path']}` ({facts})"
+        prov = record.get("provenance") or {}
+        if prov.get("repository"):
+            commit = prov.get("commit")
+            at = f" at commit `{commit[:10]}`" if commit else ""
+            text += (f", assembled by `{prov.get('written_by', 'counting data --from-authors')}`"
+                     f" from a clone of {prov['repository']}{at}")
+            if prov.get("modified_files"):
+                text += f" (files differing from that commit: {', '.join(prov['modified_files'])})"
+        return text + "."
+    return (f"Data: generated (`counting data --profile {record['profile']} "
+            f"--seed {record['seed']}`; {facts}).")
+
+
 def make(root) -> list[Path]:
     root = Path(root)
     sel = read_json(results_dir(root) / "selection.json")
+    data_json = results_dir(root) / "data.json"
+    data_record = read_json(data_json) if data_json.is_file() else None
     t1 = read_csv(root / "table1.csv")
     t2 = read_csv(root / "table2.csv")
     fmt = read_csv(root / "failure_modes.csv")
@@ -141,6 +167,8 @@ def make(root) -> list[Path]:
         "",
         f"Profile `{sel['profile']}`, seed {sel['seed']}, {sel['plan']['epochs']} epochs. "
         f"Runs kept (lowest best validation loss): {kept}. Diverged runs: {diverged}.",
+        "",
+        data_sentence(data_record),
         "",
         "Agreement rules: Table 1 - the paper's average lies inside our min-max over runs; "
         "Table 2 - the same verdict on significance at p < 0.05; failure modes - the same "

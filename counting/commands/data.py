@@ -20,10 +20,26 @@ def register(sub) -> None:
         default="paper",
         help="paper = the paper's sizes; smoke = tiny sizes for tests (default paper)",
     )
+    p.add_argument(
+        "--from-authors",
+        metavar="CLONE",
+        default=None,
+        help="instead of generating, assemble the paper's split from a local clone of the "
+        "authors' repository (nadineelnaggar/Plain-RNN-Counter-Experiments) and write it with "
+        "provenance.json; --seed and --profile are then not used",
+    )
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if getattr(args, "from_authors", None) is not None:
+        from counting.authors import authors_split, write_split
+
+        sets, provenance = authors_split(args.from_authors)
+        for path in write_split(args.out, sets, provenance):
+            n = f" ({len(sets[path.stem])} sequences)" if path.stem in sets else ""
+            print(f"wrote {path}{n}")
+        return 0
     sets = make_datasets(args.profile, args.seed)
     for path in write_datasets(args.out, sets):
         print(f"wrote {path} ({len(sets[path.stem])} sequences)")
