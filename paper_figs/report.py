@@ -30,6 +30,16 @@ SET_TITLES = {
 }
 
 
+def _num(x: float) -> str:
+    """One decimal, or as many more (up to 4) as it takes not to round a value that is not
+    0 or 100 to 0 or 100 (an accuracy of 99.98 % must not read as 100.0)."""
+    for digits in (1, 2, 3, 4):
+        s = f"{x:.{digits}f}"
+        if float(s) not in (0.0, 100.0) or float(s) == x:
+            break
+    return s
+
+
 def _fmt_range(mean, lo, hi) -> str:
     hi_s = "none" if hi is None else f"{hi:g}"
     return f"{mean:g} ({lo:g} / {hi_s})"
@@ -51,7 +61,7 @@ def _table1_section(t1: list[dict]) -> tuple[str, list[str]]:
             if ours is None:
                 continue
             inside = ours["min"] - 1e-9 <= mean <= ours["max"] + 1e-9
-            ours_s = f"{ours['mean']:.1f} ({ours['min']:.1f} / {ours['max']:.1f})"
+            ours_s = f"{_num(ours['mean'])} ({_num(ours['min'])} / {_num(ours['max'])})"
             lines.append(
                 f"| {NAMES[cell]} | {SET_TITLES[s]} | {_fmt_range(mean, lo, hi)} | "
                 f"{ours_s} | {'yes' if inside else '**no**'} |"
@@ -59,7 +69,7 @@ def _table1_section(t1: list[dict]) -> tuple[str, list[str]]:
             if not inside:
                 verdicts.append(
                     f"Table 1, {NAMES[cell]} {SET_TITLES[s]}: paper {mean:g}, "
-                    f"ours {ours['mean']:.1f} ({ours['min']:.1f}-{ours['max']:.1f})."
+                    f"ours {_num(ours['mean'])} ({_num(ours['min'])}-{_num(ours['max'])})."
                 )
     fpf = {r["cell"]: r["mean"] for r in t1 if r["set"] == "very_long_fpf"}
     if len(fpf) == 3:

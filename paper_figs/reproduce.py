@@ -1,16 +1,22 @@
 """`counting reproduce`: the whole study in one command.
 
-1. generate the datasets (DIR/data, kept if already there for the same profile and seed);
+1. generate the datasets, or take given ones (`--data DIR`, a `DataSource`) (DIR/data, kept
+   if already there for the same profile and seed / the same given sets; what was used
+   -> results/data.json);
 2. run the sweep (10 LSTM, 30 ReLU, 10 GRU; 30 epochs) - resumable, see counting.sweep;
 3. keep, per cell, the runs with the lowest best validation loss (all LSTM and GRU runs,
-   the best 10 of 30 ReLU runs);
+   the best 10 of 30 ReLU runs)                                  -> results/selection.json;
 4. evaluate each kept run's best-by-validation model on train / validation / long (sequence
    accuracy) and very long (FPF)                              -> results/best_models.csv;
-5. evaluate the checkpoints after epochs 1, 5, 10, 15, 20, 25 of the kept runs (60 models per
-   cell): losses on train / validation / long and very-long FPF -> results/stage_models.csv;
-6. run those models on the zigzag set and classify each first failure with the probes
-                                                    -> results/zigzag.csv, results/failures.csv;
-7. write the tables, figures and report.md (paper_figs.table1 ... paper_figs.report).
+5. the checkpoints after epochs 1, 5, 10, 15, 20, 25 of the kept runs (60 models per cell):
+   losses on train / validation / long (as the sweep recorded them) and very-long FPF
+   -> results/stage_models.csv; their FPF on each zigzag word -> results/zigzag.csv;
+6. classify each first failure on the zigzag set with the probes -> results/failures.csv;
+7. write the tables, figures and report.md (paper_figs.table1 ... paper_figs.report); the
+   figures are drawn in a second process while steps 5-7 run (paper_figs.figure_worker).
+
+`reproduce(..., timings={})` reports the wall time of each stage (benchmarks/
+bench_reproduce.py).
 """
 
 from __future__ import annotations
@@ -143,6 +149,18 @@ def _best_models(kept, sets, progress) -> list[dict]:
     return rows
 
 
+def _validation_curves(kept, histories) -> dict:
+    """{cell: {run: [validation loss per epoch]}} of the kept runs -> results/histories.json."""
+    return {
+        cell: {
+            str(r["run"]): [e.get("validation_loss") for e in histories[r["dir"]]["epochs"]
+                            if e.get("validation_loss") is not None]
+            for r in kept[cell]
+        }
+        for cell in CELLS
+    }
+
+
 def _stage_models(kept, plan, histories, progress) -> list[tuple]:
     """The checkpoints after the plan's stage epochs of the kept runs ->
     [(run row, epoch, model, history record of that epoch)] in cell, run, epoch order."""
@@ -229,17 +247,8 @@ def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=T
                 histories = {r["dir"]: json.loads((Path(r["dir"]) / "history.json")
                                                   .read_text())
                              for cell in CELLS for r in kept[cell]}
-                best_rows = _best_models(kept, sets, progress)
-                write_csv(res / "best_models.csv", BEST_COLUMNS, best_rows)
-                write_json_atomic(res / "histories.json", {
-                    cell: {
-                        str(r["run"]): [e.get("validation_loss")
-                                        for e in histories[r["dir"]]["epochs"]
-                                        if e.get("validation_loss") is not None]
-                        for r in kept[cell]
-                    }
-                    for cell in CELLS
-                })
+                write_csv(res / "best_models.csv", BEST_COLUMNS, _best_models(kept, sets, progress))
+                write_json_atomic(res / "histories.json", _validation_curves(kept, histories))
             fig2_done = figures.submit(fig2, out)
             with clock("stage models"):
                 entries = _stage_models(kept, plan, histories, progress)
