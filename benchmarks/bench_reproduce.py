@@ -27,9 +27,12 @@ import argparse
 import json
 import os
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an install
 
 TARGET_RATIO = 1.2
 STAGES = ("data", "sweep", "best models", "stage models", "failures", "tables and report",

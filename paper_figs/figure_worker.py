@@ -1,9 +1,12 @@
 """Draw figures in a second process while the first goes on with the evaluation.
 
 matplotlib's drawing is single-threaded Python: the three figures of a reproduction take
-a few seconds that otherwise add to its wall time. A `FigureWorker` starts one spawned
-worker process (which imports matplotlib and the figure modules while the caller works),
-and `submit(module, root)` returns a function that waits for `module.make(root)`'s result.
+a few seconds that otherwise add to its wall time. A `FigureWorker` starts one worker
+process - forked where the platform allows it, so that it starts with matplotlib and the
+figure modules already imported; spawned (and importing them while the caller works)
+elsewhere - and `submit(module, root)` returns a function that waits for
+`module.make(root)`'s result. The forked worker only draws (no numba, no torch), so the
+caller's idle thread pools are no hazard to it.
 With `enabled=False`, or where no process can be started, `submit` draws in the calling
 process instead. Errors raised in the worker are raised again by the waiting function.
 
@@ -36,10 +39,12 @@ class FigureWorker:
     def __init__(self, enabled: bool = True):
         self.pool = None
         if enabled:
+            fork = "fork" in multiprocessing.get_all_start_methods()
             try:
-                ctx = multiprocessing.get_context("spawn")
+                ctx = multiprocessing.get_context("fork" if fork else "spawn")
                 self.pool = ProcessPoolExecutor(1, mp_context=ctx)
-                self.pool.submit(_preload)  # start the process and import matplotlib now
+                if not fork:
+                    self.pool.submit(_preload)  # start it and import matplotlib now
             except (OSError, RuntimeError, NotImplementedError):
                 self.pool = None
 
