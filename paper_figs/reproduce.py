@@ -111,19 +111,22 @@ def _evaluate(models, seqs):
 
 
 class _Clock:
-    """Wall time of each stage, added to `timings` (a dict) when one is given."""
+    """Wall time of each stage, and this process's CPU time in it (all threads) under
+    "<stage> cpu", added to `timings` (a dict) when one is given."""
 
     def __init__(self, timings: dict | None):
         self.timings = timings
 
     @contextmanager
     def __call__(self, stage: str):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             if self.timings is not None:
-                self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - t0
+                t = self.timings
+                t[stage] = t.get(stage, 0.0) + time.perf_counter() - t0
+                t[f"{stage} cpu"] = t.get(f"{stage} cpu", 0.0) + time.process_time() - c0
 
 
 def _best_models(kept, sets, progress) -> list[dict]:
@@ -224,7 +227,8 @@ def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=T
     data: None to generate the sets (profile, seed); a directory holding the five set
     files; or a `paper_figs.data_source.DataSource`. The profile still sets the plan (runs,
     epochs, stage epochs) and the seed the sweep. timings: a dict that receives the wall
-    time in seconds of each stage ("data", "sweep", ..., "total"). figure_process: draw the
+    time in seconds of each stage ("data", "sweep", ..., "total"; "<stage> cpu": this
+    process's CPU time in it). figure_process: draw the
     figures in a second process while this one evaluates (False: draw them here).
     """
     from counting.sweep import run_sweep
