@@ -120,3 +120,19 @@ def test_cli_writes_the_split(clone, tmp_path, capsys):
     assert main(["data", "--from-authors", str(clone["root"]), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "very_long.txt (8 sequences)" in printed and "provenance.json" in printed
+
+
+@pytest.mark.slow
+def test_reproduce_on_the_authors_split_end_to_end(clone, tmp_path, capsys):
+    split, out = tmp_path / "split", tmp_path / "repro"
+    assert main(["data", "--from-authors", str(clone["root"]), "--out", str(split)]) == 0
+    assert main(["reproduce", "--data", str(split), "--out", str(out), "--profile",
+                 "smoke"]) == 0
+    record = json.loads((out / "results" / "data.json").read_text())
+    assert record["source"] == "given" and record["sets"]["very_long"]["n"] == 8
+    assert record["provenance"]["written_by"] == "counting data --from-authors"
+    report = (out / "report.md").read_text()
+    assert f"Data: loaded from `{split}`" in report and "very_long 8" in report
+    assert "over the 8 sequences" in (out / "table1.md").read_text()
+    zig = [line.split(",")[0] for line in (out / "data" / "zigzag.txt").read_text().split()]
+    assert [w.index(")") for w in zig] == list(ZIGZAG_FILE_ORDER)  # the file's order, kept
