@@ -20,12 +20,25 @@ def register(sub) -> None:
         help="paper = the paper's sizes; smoke = tiny sizes, same code path",
     )
     p.add_argument("--jobs", type=int, default=None, help="threads for the engine (default: all)")
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        default=None,
+        help="use the five set files of DIR (train validation long very_long zigzag .txt, as "
+        "`counting data` writes them, e.g. `counting data --from-authors CLONE --out DIR`) "
+        "instead of generating them; --profile still sets the runs and epochs, --seed the sweep",
+    )
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from paper_figs.reproduce import reproduce
 
-    for path in reproduce(args.out, args.profile, args.seed, args.jobs):
+    data = getattr(args, "data", None)
+    if data is not None:
+        from paper_figs.data_source import given_data
+
+        data = given_data(data)  # read and checked before any long work
+    for path in reproduce(args.out, args.profile, args.seed, args.jobs, data=data):
         print(f"wrote {path}")
     return 0

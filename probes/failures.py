@@ -55,25 +55,33 @@ def peak_since_zero(depth: np.ndarray, t: int) -> int:
     return int(depth[start : t + 1].max())
 
 
-def classify_failures(model, seqs, set_name: str = "zigzag", tr=None) -> list[dict]:
+def classify_failures(model, seqs, set_name: str = "zigzag", tr=None, out=None) -> list[dict]:
     """First failure of every failing sequence of `seqs`, classified.
 
     Returns [{"set", "sequence" (index in seqs), "position" (0-based index of the first
     wrong token = FPF), "depth" (true depth after it), "peak", "class"}], in sequence
     order; sequences with every token right have no record. `tr` may pass a precomputed
-    `trace_batch(model, seqs)` to save its cost.
+    `trace_batch(model, seqs)` to save its cost, or `out` just the model's outputs
+    (B, T, 2) (T = the longest sequence; positions past a sequence's end are ignored).
     """
     seqs = list(seqs)
     if not seqs:
         return []
-    if tr is None:
-        tr = trace_batch(model, seqs)
     true = true_counter(model.cell, seqs)  # (B, T)
-    out = tr["out"]
+    if out is None:
+        if tr is None:
+            tr = trace_batch(model, seqs)
+        out, mask = tr["out"], tr.mask
+    else:
+        out = np.asarray(out, dtype=np.float64)
+        if out.shape != (*true.shape, 2):
+            raise ValueError(f"out must have shape {(*true.shape, 2)}, got {out.shape}")
+        lengths = np.array([len(s) for s in seqs])
+        mask = np.arange(true.shape[1]) < lengths[:, None]
     pred = out > THRESHOLD
     target1 = true > 0
     wrong = (~pred[..., 0]) | (pred[..., 1] != target1) | ~np.all(np.isfinite(out), axis=-1)
-    wrong &= tr.mask
+    wrong &= mask
     records = []
     for b in np.flatnonzero(wrong.any(axis=1)):
         t = int(np.argmax(wrong[b]))

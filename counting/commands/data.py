@@ -28,10 +28,29 @@ def register(sub) -> None:
                    help="training and validation word lengths A-B, 2 <= A <= B (default "
                    "2-50); the long set becomes (B+2)-2B. OUT/dataset.json records the profile, "
                    "seed and lengths")
+    p.add_argument(
+        "--from-authors",
+        metavar="CLONE",
+        default=None,
+        help="instead of generating, assemble the paper's split from a local clone of the "
+        "authors' repository (nadineelnaggar/Plain-RNN-Counter-Experiments) and write it with "
+        "provenance.json; --seed and --profile are then not used",
+    )
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if getattr(args, "from_authors", None) is not None:
+        if getattr(args, "train_lengths", None) is not None:
+            raise ValueError("--train-lengths does not apply to --from-authors (the authors' "
+                             "split has its own lengths)")
+        from counting.authors import authors_split, write_split
+
+        sets, source = authors_split(args.from_authors)
+        for path in write_split(args.out, sets, source):
+            n = f" ({len(sets[path.stem])} sequences)" if path.stem in sets else ""
+            print(f"wrote {path}{n}")
+        return 0
     train_lengths = getattr(args, "train_lengths", None)
     stamp = provenance(args.profile, args.seed, train_lengths)
     sets = make_datasets(args.profile, args.seed, train_lengths=train_lengths)
