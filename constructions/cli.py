@@ -3,6 +3,9 @@ write a hand-built counter as an ordinary checkpoint (format counting-rnns/1).""
 
 from __future__ import annotations
 
+from counting.options import unit_interval
+from counting.paths import declare_paths
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -10,12 +13,16 @@ def register(sub) -> None:
         description="Write an exact counter (lstm, relu) or, with --eps, a leaky one (lstm: "
         "forget gate 1 - E; gru: update gate 1 - E, the best a GRU can do; relu: W_hh = 1 - E) "
         "as an ordinary checkpoint that `counting eval` and `counting diagnose` read.")
-    p.add_argument("--cell", choices=("lstm", "relu", "gru"), required=True)
-    p.add_argument("--out", required=True, help="checkpoint file to write")
+    p.add_argument("--cell", choices=("lstm", "relu", "gru"), required=True,
+                   help="the cell to build: lstm and relu count exactly; gru needs --eps")
+    p.add_argument("--out", required=True, help="checkpoint file to write (e.g. model.pt)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
-                   help="floating-point type (default float64)")
-    p.add_argument("--eps", type=float, default=None,
-                   help="leak per token, in (0, 1); required for gru (no GRU counts exactly)")
+                   help="floating-point type (default float64); the saturation thresholds "
+                   "are computed for it")
+    p.add_argument("--eps", type=unit_interval, default=None,
+                   help="leak per token, a number in (0, 1): a leaky counter instead of the "
+                   "exact one; required for gru (no GRU counts exactly)")
+    declare_paths(p, output_files=("out",))
     p.set_defaults(func=run)
 
 
@@ -30,8 +37,6 @@ def run(args) -> int:
     if args.eps is None:
         model = exact_counter(args.cell, args.dtype)
     elif args.cell == "relu":
-        if not 0.0 < args.eps < 1.0:
-            raise ValueError(f"--eps must be in (0, 1), got {args.eps!r}")
         model = mismatched_relu(w_hh=1.0 - args.eps, dtype=args.dtype)
     else:
         model = leaky_counter(args.cell, args.eps, args.dtype)
