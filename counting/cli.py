@@ -87,4 +87,8 @@ def _fail(args, message: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m counting.cli`: run the imported module's main, so that the exception classes
+    # the commands raise (counting.cli.UserError) are the ones main catches
+    from counting.cli import main as _main
+
+    sys.exit(_main())

@@ -38,6 +38,10 @@ def run(args) -> int:
 
     model, meta = load_checkpoint(args.checkpoint)
     sets = load_probe_sets(args.data) if args.data else None
+    if model.hidden_size == 1:
+        from counting.firstrun import warm_cells
+
+        warm_cells()  # the traces run in counting.unrolled's kernels
     rep = diagnose(model, sets, out_dir=args.out, progress=True)
     rep["checkpoint"] = str(args.checkpoint)
     if "epoch" in meta:

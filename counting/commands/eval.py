@@ -5,7 +5,7 @@ from __future__ import annotations
 from counting.checkpoint import load_checkpoint
 from counting.datasets import SET_NAMES, load_datasets
 from counting.fileformat import write_json_atomic
-from counting.metrics import evaluate
+from counting.metrics import LONG_WORD, evaluate
 from counting.paths import declare_paths
 
 
@@ -39,6 +39,10 @@ def run(args) -> int:
     sets = load_datasets(args.data, SET_NAMES)
     if not sets:
         raise FileNotFoundError(f"{args.data}: no set files ({', '.join(SET_NAMES)}) found")
+    if any(len(s) > LONG_WORD for seqs in sets.values() for s in seqs):
+        from counting.firstrun import warm_cells
+
+        warm_cells()  # long words run in counting.unrolled's kernels
     results = {}
     print(f"{'set':<12}{'n':>7}{'accuracy %':>12}{'mean FPF':>11}{'fully right':>13}")
     for name, seqs in sets.items():

@@ -75,9 +75,16 @@ def run(args) -> int:
         from counting.gpu.sweep import run_cli
 
         return run_cli(args)
+    from counting.datasets import load_datasets
+    from counting.engine import supports
+    from counting.firstrun import warm_engine
     from counting.sweep import run_sweep
+    from counting.training import EVAL_SETS
 
-    rows = run_sweep(args.data, args.out, cells=cells, runs=runs, epochs=args.epochs,
+    sets = load_datasets(args.data, EVAL_SETS, required=("train", "validation"))  # bad data first
+    if supports(cells[0], args.hidden_size, args.dtype) is None:
+        warm_engine("sweep", args.loss)  # compile before the bar starts: an honest ETA
+    rows = run_sweep(sets, args.out, cells=cells, runs=runs, epochs=args.epochs,
                      seed=args.seed, jobs=args.jobs, lr=args.lr, loss=args.loss,
                      dtype=args.dtype, hidden_size=args.hidden_size)
     print(f"{'cell':<6}{'runs':>6}{'diverged':>10}{'median best val loss':>22}")

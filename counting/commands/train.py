@@ -62,6 +62,10 @@ def run(args) -> int:
     config = TrainConfig(cell=args.cell, hidden_size=args.hidden_size, epochs=args.epochs,
                          lr=args.lr, loss=args.loss, seed=args.seed, dtype=args.dtype)
     backend = _backend(args)
+    if backend.name == "fast":
+        from counting.firstrun import warm_engine
+
+        warm_engine("train", args.loss)  # compile before the bar starts: an honest ETA
     history = run_training(config, sets, args.out, backend_factory=backend)
     if history["diverged"]:
         print(f"run diverged at epoch {history['diverged_at_epoch']} (loss not finite)")
