@@ -145,7 +145,7 @@ def diagnose(model, sets=None, out_dir=None, progress: bool = False) -> dict:
     cell = model.cell
     traces, unit = {}, None
     for name, seqs in tqdm(sets.items(), desc="probe", unit="set", disable=not progress):
-        traces[name] = trace_batch(model, seqs, unit)
+        traces[name] = trace_batch(model, seqs, unit, progress=progress)
         unit = traces[name].unit
     ref = {name: reference_trace(cell, seqs, model.dtype) for name, seqs in sets.items()}
     rep = {"cell": cell, "hidden_size": model.hidden_size, "dtype": dtype_name(model.dtype),
