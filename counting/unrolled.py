@@ -5,7 +5,8 @@ slow for words of 10^6 tokens. The kernels here replay torch's CPU cell arithmet
 size 1 - the same operations in the same order (see `probes.unroll` for the equations) with
 torch's own sigmoid and tanh (below) - so that h equals the module's output
 bit for bit (tested), in float64 and float32 (the float32 LSTM module runs oneDNN instead,
-whose gates differ; see probes.unroll). A chunk of T tokens costs ~0.3 us a token.
+whose gates differ; see probes.unroll). Cost: 0.1-0.6 us a token (LSTM the most:
+benchmarks/RESULTS.md, measured under load).
 
     r = CellReplica.of(model)         # None where it does not apply (hidden size > 1, or
                                       # torch's tanh is not reachable here)

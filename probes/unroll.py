@@ -20,7 +20,7 @@ different pre-activation). Two implementations:
   CPU tanh (MKL) and its scalar sigmoid one element at a time (`counting.unrolled`, checked
   against torch at first use): h equals the module's output bit for bit in float64 (and in
   float32 for ReLU and GRU; the float32 nn.LSTM runs oneDNN, whose gates differ by a few
-  ulps); ~0.3 us a token, so a word of 10^6 tokens takes well under a second;
+  ulps); 0.1-0.6 us a token (a word of 10^6 tokens: 0.2-1.1 s under load);
 - any other model (or where torch's tanh cannot be reached): a numpy loop over the steps
   that applies torch.sigmoid / torch.tanh to numpy views, ~30 us a step. Larger H differs
   from the module only by the summation order of the matrix products.
