@@ -149,10 +149,15 @@ def _values(args, role: str) -> list[Path]:
 
 
 def check_paths(args) -> None:
-    """Run every declared check on the parsed `args`; the first failure raises PathError."""
+    """Run every declared check on the parsed `args`; the first failure raises PathError.
+    An output file that is also one of the inputs is refused (it would be overwritten)."""
     for role in ("input_files", "input_dirs", "output_files", "output_dirs"):
         for path in _values(args, role):
             CHECKS[role](path)
+    inputs = {os.path.realpath(p) for p in _values(args, "input_files")}
+    for path in _values(args, "output_files"):
+        if os.path.realpath(path) in inputs:
+            raise PathError(f"cannot write {path}: it is also an input of this command")
 
 
 def _under(path: Path, root: Path) -> bool:

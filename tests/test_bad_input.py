@@ -166,6 +166,9 @@ def _cases() -> list[Case]:
                 Case(cmd, f"{opt} is a file", with_option(base, opt, "{file}"),
                      r"cannot read .*file\.txt: it is a file, not a directory"),
             ]
+            out.append(Case(cmd, "data unreadable", base,
+                            r"cannot read .*data/\w+\.txt: Permission denied",
+                            patch="EACCES_DATA"))
             for name, (_, expect) in BAD_DATA.items():
                 out.append(Case(cmd, f"data {name}", with_option(base, opt, f"{{bad_{name}}}"),
                                 expect))
@@ -173,6 +176,8 @@ def _cases() -> list[Case]:
             for name, (_, expect) in BAD_CKPT.items():
                 argv = [f"{{ckpt_{name}}}" if a == CKPT_ARGS[cmd] else a for a in base]
                 out.append(Case(cmd, f"checkpoint {name}", argv, expect))
+            out.append(Case(cmd, "checkpoint unreadable", base,
+                            r"cannot read .*model\.pt: Permission denied", patch="EACCES_CKPT"))
     return out + EXTRA
 
 
@@ -191,6 +196,11 @@ EXTRA = [
          r"no set files"),
     Case("train", "--data without train.txt", with_option(BASE["train"], "--data", "{dir}"),
          r"train\.txt: required set file is missing"),
+    Case("eval", "--json is the checkpoint", with_option(BASE["eval"], "--json", "{ckpt}"),
+         r"cannot write .*model\.pt: it is also an input of this command"),
+    Case("diagnose", "--json is the checkpoint",
+         with_option(BASE["diagnose"], "--json", "{ckpt}"),
+         r"cannot write .*model\.pt: it is also an input of this command"),
     Case("eval", "--json exists read-only", with_option(BASE["eval"], "--json", "{locked}/old"),
          r"cannot write .*locked/old: Permission denied", patch="EACCES"),
 ]
@@ -252,14 +262,34 @@ def _temp_files(*roots) -> list[str]:
 
 _REAL_OPEN, _REAL_MKDIR, _REAL_REPLACE = os.open, os.mkdir, os.replace
 _REAL_WRITE_TEXT, _REAL_WRITE_BYTES = pathlib.Path.write_text, pathlib.Path.write_bytes
+_REAL_BUILTIN_OPEN, _REAL_PATH_OPEN = open, pathlib.Path.open
 
 
-def _simulate(monkeypatch, kind: str, root: pathlib.Path) -> None:
+def _simulate(monkeypatch, kind: str, root: pathlib.Path, places: dict) -> None:
     """EACCES / EROFS: creating anything under `root/locked` fails (as on a directory without
     write permission, or a read-only file system); ENOSPC: every write of file content under
-    `root` fails as on a full disk."""
+    `root` fails as on a full disk; EACCES_DATA / EACCES_CKPT: the world's data files / its
+    checkpoint cannot be opened (as without read permission, which root would not feel)."""
     locked = str(root / "locked")
-    if kind in ("EACCES", "EROFS"):
+    if kind in ("EACCES_DATA", "EACCES_CKPT"):
+        data, ckpt = str(places["data"]) + os.sep, str(places["ckpt"])
+
+        def check(path):
+            p = os.fspath(path) if isinstance(path, (str, os.PathLike)) else ""
+            if (p.startswith(data) if kind == "EACCES_DATA" else p == ckpt):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), p)
+
+        def fake_open(file, *a, **k):
+            check(file)
+            return _REAL_BUILTIN_OPEN(file, *a, **k)
+
+        def fake_path_open(self, *a, **k):
+            check(self)
+            return _REAL_PATH_OPEN(self, *a, **k)
+
+        monkeypatch.setattr("builtins.open", fake_open)
+        monkeypatch.setattr(pathlib.Path, "open", fake_path_open)
+    elif kind in ("EACCES", "EROFS"):
         code = getattr(errno, kind)
 
         def refuse(path):
@@ -351,7 +381,7 @@ def test_bad_input_gets_one_line(case, world, tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     before = _snapshot(base, tmp_path)
     if case.patch:
-        _simulate(monkeypatch, case.patch, tmp_path)
+        _simulate(monkeypatch, case.patch, tmp_path, places)
     code, err = _run(case, argv, capsys)
     monkeypatch.undo()
     check_refused(case, code, err, before, (base, tmp_path))
