@@ -15,6 +15,11 @@ depth 0, up to and including t). With the ')' output o1 = out[t, 1] > 0.5:
 
 (When the ')' output is wrong the first three cases are exhaustive.) Note that by this
 rule a failure while the depth is still rising (d = P) counts as depth-dependent.
+
+The classes explain a failure by how a counter errs, so they assume there is one. A model
+whose counter does not move, or that classifies nothing right (every probe sequence fails
+at its first token), gets the verdict `no counter` instead (`no_counter_reason`); its
+failure records and class counts are kept as they are.
 """
 
 from __future__ import annotations
@@ -33,7 +38,10 @@ EXPLANATION = {
     "depends on the counter's value",
     "other": "failures not explained by the counter (the '(' output, or NaN outputs)",
     "no failure": "every probe sequence is classified right at every token",
+    "no counter": "there is no counter to diagnose, so no failure class applies (the "
+    "classes assume a counter that errs)",
 }
+NO_COUNTER = "no counter"
 
 
 def classify(out_t: np.ndarray, d: int, peak: int) -> str:
@@ -102,8 +110,25 @@ def summarize_classes(failures) -> dict:
     return counts
 
 
-def verdict(summary: dict) -> str:
-    """The dominant class of a summary, or "no failure"; ties go to the first in CLASSES."""
+def no_counter_reason(unit_step, failures, n_sequences: int) -> str | None:
+    """Why a model has no counter to diagnose, or None when it has one.
+
+    unit_step: the measured unit step (`probes.counter.step_summary`; NaN or None when the
+    counting variable does not move); failures: the first-failure records of all
+    `n_sequences` probe sequences."""
+    if unit_step is None or not np.isfinite(unit_step):
+        return "its counter does not move (no step on '(' at low depth)"
+    if n_sequences and len(failures) == n_sequences and all(
+            f["position"] == 0 for f in failures):
+        return "it classifies nothing right (every probe sequence fails at its first token)"
+    return None
+
+
+def verdict(summary: dict, no_counter: str | None = None) -> str:
+    """The dominant class of a summary, or "no failure"; ties go to the first in CLASSES.
+    "no counter" when `no_counter` (a reason from `no_counter_reason`) is given."""
+    if no_counter:
+        return NO_COUNTER
     total = sum(summary.get(c, 0) for c in CLASSES)
     if total == 0:
         return "no failure"

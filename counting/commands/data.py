@@ -6,7 +6,8 @@ from pathlib import Path
 
 from counting.datasets import PROFILES, make_datasets, provenance, write_datasets
 from counting.fileformat import write_json_atomic
-from counting.options import length_range
+from counting.options import length_range, seed_int
+from counting.paths import declare_paths
 
 
 def register(sub) -> None:
@@ -16,8 +17,10 @@ def register(sub) -> None:
         description="Write train.txt validation.txt long.txt very_long.txt zigzag.txt to OUT "
         "in the authors' `SEQ,LABELS` format.",
     )
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
+    p.add_argument("--out", required=True,
+                   help="output directory (created if missing; set files there are replaced)")
+    p.add_argument("--seed", type=seed_int, default=0,
+                   help="data seed, an integer >= 0 (default 0)")
     p.add_argument(
         "--profile",
         choices=sorted(PROFILES),
@@ -36,6 +39,7 @@ def register(sub) -> None:
         "authors' repository (nadineelnaggar/Plain-RNN-Counter-Experiments) and write it with "
         "provenance.json; --seed and --profile are then not used",
     )
+    declare_paths(p, output_dirs=("out",))
     p.set_defaults(func=run)
 
 
