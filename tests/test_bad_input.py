@@ -52,28 +52,38 @@ BASE = {
     "construct": ["construct", "--cell", "lstm", "--out", "{new}/m.pt"],
     "diagnose": ["diagnose", "{ckpt}", "--data", "{data}"],
     "reproduce": ["reproduce", "--out", "{new}/rep", "--profile", "smoke", "--jobs", "1"],
+    "repair": ["repair", "{ckpt}", "--out", "{new}/fixed.pt", "--max-length", "20"],
 }
 NUMBER = ["x", ""]  # not a number at all
 LR = ["nan", "inf", "-inf", "0", "-1", *NUMBER]
 COUNT = ["0", "-1", "1.5", *NUMBER]  # an integer >= 1
 SEED = ["-1", "1.5", str(2**64), *NUMBER]
+TRAINING = {  # the training options of `train` and `sweep` (issue 11)
+    "--init-noise": ["-1", "nan", "inf", *NUMBER], "--forget-bias": ["nan", "inf", *NUMBER],
+    "--clip": ["0", "-1", "nan", "inf", *NUMBER], "--batch-size": ["0", "-1", "1.5", *NUMBER],
+    "--weight-decay": ["-1", "nan", "inf", *NUMBER], "--l1": ["-1", "nan", "inf", *NUMBER],
+}
 NUMERIC = {
-    "data": {"--seed": SEED},
+    "data": {"--seed": SEED, "--train-lengths": ["1-50", "50-2", "2-", "3", "a-b", ""]},
     "train": {"--epochs": COUNT, "--lr": LR, "--hidden-size": ["0", "9", *NUMBER],
-              "--seed": SEED},
+              "--seed": SEED, **TRAINING},
     "eval": {},
     "sweep": {"--runs": ["0", "1,0", "-1", "1,,1", "1.5", *NUMBER], "--epochs": COUNT, "--lr": LR,
               "--jobs": COUNT, "--seed": SEED, "--hidden-size": ["0", "9"],
-              "--block-size": ["0", "1025", "x"], "--cells": ["tanh", "lstm,lstm", ""]},
-    "construct": {"--eps": ["0", "1", "-0.5", "1.5", "nan", "inf", *NUMBER]},
+              "--block-size": ["0", "1025", "x"], "--cells": ["tanh", "lstm,lstm", ""],
+              **TRAINING},
+    "construct": {"--eps": ["0", "1", "-0.5", "1.5", "nan", "inf", *NUMBER],
+                  "--hidden-size": ["0", "9", *NUMBER]},
     "diagnose": {},
     "reproduce": {"--seed": SEED, "--jobs": COUNT},
+    "repair": {"--max-length": ["1", "0", "-2", *NUMBER]},
 }
 OUT_DIRS = {"data": "--out", "train": "--out", "sweep": "--out", "diagnose": "--out",
             "reproduce": "--out"}
-OUT_FILES = {"eval": "--json", "diagnose": "--json", "construct": "--out"}
-DATA_ARGS = {"train": "--data", "eval": "--data", "sweep": "--data", "diagnose": "--data"}
-CKPT_ARGS = {"eval": "{ckpt}", "diagnose": "{ckpt}"}  # a positional CKPT: its placeholder
+OUT_FILES = {"eval": "--json", "diagnose": "--json", "construct": "--out", "repair": "--out"}
+DATA_ARGS = {"train": "--data", "eval": "--data", "sweep": "--data", "diagnose": "--data",
+             "reproduce": "--data", "repair": "--data"}
+CKPT_ARGS = {"eval": "{ckpt}", "diagnose": "{ckpt}", "repair": "{ckpt}"}
 
 # data directories where EVERY set file holds the same bad content (each command reads a
 # different subset of the files, so each hits the error on its first read)
@@ -200,6 +210,24 @@ EXTRA = [
          r"cannot write .*model\.pt: it is also an input of this command"),
     Case("diagnose", "--json is the checkpoint",
          with_option(BASE["diagnose"], "--json", "{ckpt}"),
+         r"cannot write .*model\.pt: it is also an input of this command"),
+    Case("train", "--init irnn on an lstm",
+         with_option(with_option(BASE["train"], "--cell", "lstm"), "--init", "irnn"),
+         r"--init irnn .* relu cell only"),
+    Case("train", "--init-noise without construction",
+         with_option(BASE["train"], "--init-noise", "0.1"),
+         r"--init-noise applies only with --init construction"),
+    Case("sweep", "--forget-bias on relu", with_option(BASE["sweep"], "--forget-bias", "5"),
+         r"--forget-bias applies to the lstm cell only"),
+    Case("train", "--init construction on a gru",
+         with_option(with_option(BASE["train"], "--cell", "gru"), "--init", "construction"),
+         r"no exact gru counter"),
+    Case("data", "--from-authors not a clone",
+         [*BASE["data"], "--from-authors", "{dir}"], r"Dyck1_Dataset_Suzgun_train_\.txt"),
+    Case("data", "--from-authors missing", [*BASE["data"], "--from-authors", "{new}/nowhere"],
+         r"cannot read .*nowhere"),
+    Case("repair", "--json is the checkpoint",
+         with_option(BASE["repair"], "--json", "{ckpt}"),
          r"cannot write .*model\.pt: it is also an input of this command"),
     Case("eval", "--json exists read-only", with_option(BASE["eval"], "--json", "{locked}/old"),
          r"cannot write .*locked/old: Permission denied", patch="EACCES"),
