@@ -51,7 +51,8 @@ BASE = {
               "--epochs", "1", "--jobs", "1"],
     "construct": ["construct", "--cell", "lstm", "--out", "{new}/m.pt"],
     "diagnose": ["diagnose", "{ckpt}", "--data", "{data}"],
-    "reproduce": ["reproduce", "--out", "{new}/rep", "--profile", "smoke", "--jobs", "1"],
+    "reproduce": ["reproduce", "--out", "{new}/rep", "--profile", "smoke", "--jobs", "1",
+                  "--data", "{data}"],
     "repair": ["repair", "{ckpt}", "--out", "{new}/fixed.pt", "--max-length", "20"],
 }
 NUMBER = ["x", ""]  # not a number at all
@@ -225,7 +226,7 @@ EXTRA = [
     Case("data", "--from-authors not a clone",
          [*BASE["data"], "--from-authors", "{dir}"], r"Dyck1_Dataset_Suzgun_train_\.txt"),
     Case("data", "--from-authors missing", [*BASE["data"], "--from-authors", "{new}/nowhere"],
-         r"cannot read .*nowhere"),
+         r"nowhere: no such directory"),
     Case("repair", "--json is the checkpoint",
          with_option(BASE["repair"], "--json", "{ckpt}"),
          r"cannot write .*model\.pt: it is also an input of this command"),

@@ -39,7 +39,7 @@ def register(sub) -> None:
         "authors' repository (nadineelnaggar/Plain-RNN-Counter-Experiments) and write it with "
         "provenance.json; --seed and --profile are then not used",
     )
-    declare_paths(p, output_dirs=("out",), input_dirs=("from_authors",))
+    declare_paths(p, output_dirs=("out",))
     p.set_defaults(func=run)
 
 
