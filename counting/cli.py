@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "counting.commands.sweep",
     "constructions.cli",
     "probes.cli",
+    "probes.verify_cli",
     "paper_figs.cli",
 )
 

@@ -7,6 +7,7 @@ its exact construction.
     probes.summarize_classes(failures)          # {"early", "at-zero", "depth-dependent", "other"}
     probes.verdict(summary)                     # the dominant class or "no failure"
     rep = probes.diagnose(model, sets=None, out_dir=None)   # the JSON report (+ plots)
+    probes.verify(model, max_length=1000)       # worst case over all Dyck words (worstcase)
 
 `constructions` is imported only when a reference is needed (the failure classes, the
 construction's gate values, distance_from_ideal).
@@ -18,9 +19,10 @@ from probes.probesets import default_probe_sets, load_probe_sets
 from probes.report import diagnose, text_summary
 from probes.saturation import gate_stats, saturation
 from probes.tracing import Trace, trace, trace_batch
+from probes.worstcase import verify
 
 __all__ = [
     "CLASSES", "Trace", "classify_failures", "default_probe_sets", "diagnose", "drift",
     "drift_summary", "gate_stats", "load_probe_sets", "saturation", "step_summary", "steps",
-    "summarize_classes", "text_summary", "trace", "trace_batch", "verdict",
+    "summarize_classes", "text_summary", "trace", "trace_batch", "verdict", "verify",
 ]
