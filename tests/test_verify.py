@@ -65,7 +65,8 @@ def brute_shortest_failure(model, max_length: int = BRUTE_MAX) -> int | None:
     return None
 
 
-def check_against_brute_force(model, max_length: int = BRUTE_MAX) -> dict:
+def check_against_brute_force(model, max_length: int = BRUTE_MAX,
+                              require_exact: bool = True) -> dict:
     res = probes.verify(model, max_length)
     assert tuple(res) == KEYS
     brute = brute_shortest_failure(model, max_length)
@@ -76,8 +77,11 @@ def check_against_brute_force(model, max_length: int = BRUTE_MAX) -> dict:
         assert first_wrong(model, [fail["word"]])[0] == fail["position"]
         assert len(fail["word"]) == fail["length"]
         assert brute is not None and fail["length"] >= brute
-    assert res["exact"], res  # and here, up to 16 tokens, the two always meet
-    assert (fail["length"] if fail else None) == brute
+    if require_exact:  # hidden size 1: up to 16 tokens, the two always meet
+        assert res["exact"], res
+    if res["exact"]:
+        assert (fail["length"] if fail else None) == brute
+        assert res["certified_length"] == (brute - 2 if brute else max_length)
     return res
 
 
@@ -129,9 +133,42 @@ def near_exact_models(draw, dtypes=("float64",)):
     return set_weights(model, flat + scale * noise * np.maximum(np.abs(flat), 0.1))
 
 
+def embed(small: CounterRNN, H: int = 2, mix: float = 0.0, seed: int = 0) -> CounterRNN:
+    """A model with H units whose unit 0 is the hidden-size-1 model `small` and the others
+    idle, every weight then moved by mix * N(0, 1)."""
+    rng = np.random.default_rng(seed)
+    G = {"lstm": 4, "relu": 1, "gru": 3}[small.cell]
+    one = small.state_dict()
+    big = CounterRNN(small.cell, H, small.dtype)
+    sd = {k: torch.zeros_like(v) for k, v in big.state_dict().items()}
+    for g in range(G):
+        for name in ("rnn.weight_ih_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0"):
+            sd[name][g * H] = one[name][g]
+        sd["rnn.weight_hh_l0"][g * H, 0] = one["rnn.weight_hh_l0"][g, 0]
+    sd["readout.weight"][:, 0] = one["readout.weight"][:, 0]
+    sd["readout.bias"] = one["readout.bias"].clone()
+    for k in sd:
+        sd[k] = sd[k] + mix * torch.as_tensor(rng.standard_normal(sd[k].shape), dtype=sd[k].dtype)
+    big.load_state_dict(sd)
+    return big.eval()
+
+
+@st.composite
+def wide_models(draw, dtypes=("float64",)):
+    """Hidden size 2: a near-exact construction embedded in unit 0, or random weights."""
+    if draw(st.booleans()):
+        return embed(draw(near_exact_models(dtypes)), 2, draw(st.sampled_from([0, 1e-3, 1e-2])),
+                     draw(st.integers(0, 100)))
+    cell = draw(st.sampled_from(["lstm", "relu", "gru"]))
+    model = CounterRNN(cell, 2, draw(st.sampled_from(dtypes)))
+    n = sum(p.numel() for p in model.parameters())
+    vals = draw(st.lists(st.floats(-3, 3, width=32), min_size=n, max_size=n))
+    return set_weights(model, np.asarray(vals))
+
+
 FAST = settings(max_examples=6, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
-SLOW = settings(max_examples=300, deadline=None,
+SLOW = settings(max_examples=1000, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -159,6 +196,30 @@ def test_random_models_match_brute_force_many(model):
 @given(near_exact_models(dtypes=("float64", "float32")))
 def test_near_exact_models_match_brute_force_many(model):
     check_against_brute_force(model)
+
+
+@FAST
+@given(wide_models())
+def test_hidden_size_2_is_sound(model):
+    check_against_brute_force(model, require_exact=False)
+
+
+@pytest.mark.slow
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(wide_models(dtypes=("float64", "float32")))
+def test_hidden_size_2_is_sound_many(model):
+    check_against_brute_force(model, require_exact=False)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "relu"])
+def test_hidden_size_2_certifies_an_embedded_exact_counter(cell):
+    res = probes.verify(embed(constructions.exact_counter(cell)), 200)
+    assert res["hidden_size"] == 2 and res["certified_length"] == 200 and res["exact"]
+
+
+def test_hidden_size_2_mismatched_relu_matches_hidden_size_1():
+    res = probes.verify(embed(constructions.mismatched_relu(1.0, 0.97)), 100)
+    assert res["certified_length"] == 32 and res["shortest_failure"]["length"] == 34
 
 
 # ---------------------------------------------------------------- derived cases
@@ -231,3 +292,5 @@ def test_max_length_is_checked():
     for bad in (0, 1, 100_001, 2.5):
         with pytest.raises(ValueError):
             probes.verify(model, bad)
+    with pytest.raises(ValueError, match="10,000 tokens"):
+        probes.verify(embed(model), 10_002)

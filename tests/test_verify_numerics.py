@@ -31,7 +31,8 @@ from probes.worstcase.numerics import (
     snap_lo,
 )
 from probes.worstcase.search import RowPair, row_dmax
-from tests.test_verify import near_exact_models, random_models
+from probes.worstcase.wide import WideModel, WideRowPair
+from tests.test_verify import near_exact_models, random_models, wide_models
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -172,6 +173,42 @@ def test_enclosures_hold_torch_states_leaky(dtype):
                   constructions.leaky_counter("gru", 1e-2, dtype),
                   constructions.mismatched_relu(1.0, 0.9, 0.99, dtype)):
         check_enclosures(model, n_words=4, length=120, K=2, seed=1)
+
+
+@torch.no_grad()
+def check_enclosures_wide(model, n_words: int = 5, length: int = 50, seed: int = 0):
+    """Every unit of torch's h (and c) on random words lies in its cell's box."""
+    rng = np.random.default_rng(seed)
+    words = [uniform_word(rng, length) for _ in range(n_words)]
+    x = torch.as_tensor(np.stack([one_hot(w) for w in words]), dtype=model.dtype)
+    hs = []
+    cs = []
+    state = None
+    for t in range(length):
+        out, state = model.rnn(x[:, t:t + 1], state)
+        hs.append(out[:, 0].double().numpy())
+        cs.append(state[1][0].double().numpy() if model.cell == "lstm" else hs[-1])
+    depths = np.stack([depth_profile(w) for w in words])
+    pair = WideRowPair(WideModel(model), length)
+    for t in range(length):
+        dmax = row_dmax(t, length)
+        if dmax < 0:
+            break
+        pair.advance(dmax)
+        for b in range(n_words):
+            d = int(depths[b, t])
+            if d > dmax or not np.isfinite(hs[t][b]).all():
+                continue
+            box = pair.row["box"][d, 0]
+            assert (box[0] <= hs[t][b]).all() and (hs[t][b] <= box[1]).all(), (t, d)
+            if model.cell == "lstm":
+                assert (box[2] <= cs[t][b]).all() and (cs[t][b] <= box[3]).all(), (t, d)
+
+
+@SOUND
+@given(wide_models(dtypes=("float64", "float32")))
+def test_enclosures_hold_torch_states_hidden_size_2(model):
+    check_enclosures_wide(model)
 
 
 @pytest.mark.slow

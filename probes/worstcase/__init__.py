@@ -68,7 +68,7 @@ def _verify_h1(model, top: int, progress: bool) -> tuple[int, dict | None, int]:
     meet (or the budget ends). -> (certified, failure, states)."""
     from probes.worstcase.cells import CELL_IDS, cell_params
     from probes.worstcase.numerics import numeric_config
-    from probes.worstcase.search import search
+    from probes.worstcase.search import make_pairs, search
 
     cell_id, P = CELL_IDS[model.cell], cell_params(model)
     num = numeric_config(model.dtype, model.cell if model.cell != "relu" else None)
@@ -79,7 +79,8 @@ def _verify_h1(model, top: int, progress: bool) -> tuple[int, dict | None, int]:
             grow = (K / last.K) * (bound / max(last.bound, 1)) ** 2
             if last.states * grow > REFINE_BUDGET:
                 break
-        run = search(model, cell_id, P, num, K, bound, progress, desc=f"verify K={K}")
+        run = search(model, make_pairs(cell_id, P, num, K), bound, progress,
+                     desc=f"verify K={K}")
         states += run.states
         if run.failure is not None and (failure is None
                                         or run.failure["length"] < failure["length"]):

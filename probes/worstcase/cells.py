@@ -33,7 +33,9 @@ import numpy as np
 
 from counting.engine.jit import kernel as jit
 from probes.worstcase.numerics import (
+    NUM_ABS,
     NUM_IS32,
+    NUM_KE,
     NUM_SIG_GATE,
     NUM_SIG_OUT,
     NUM_TANH_GATE,
@@ -345,20 +347,31 @@ def h_range(cell, num, b0, b1, b2, b3):
 
 
 @jit
+def _output_bounds(w, b, h_lo, h_hi, num):
+    """(surely > 1/2, surely <= 1/2) for sigmoid(w h + b) over h in [h_lo, h_hi], as the
+    readout computes it. A logit beyond +-8 KE decides without evaluating the sigmoid:
+    sigmoid(x) >= 1/2 + x/4 - x^3/48 puts the kernel's value, within KE relative and ABS
+    absolute error, on the right side of 1/2."""
+    llo, lhi, le = q_affine2(w, b, h_lo, h_hi, num)
+    margin = 8.0 * num[NUM_KE] + 4.0 * num[NUM_ABS]
+    if llo - le > margin:
+        return True, False
+    if lhi + le < -margin:
+        return False, True
+    ylo, yhi, ye = q_sigmoid(llo, lhi, le, num, num[NUM_SIG_OUT])
+    return ylo - ye > 0.5, yhi + ye <= 0.5
+
+
+@jit
 def readout_status(P, num, h_lo, h_hi, depth):
     """0 if every state of [h_lo, h_hi] gives right outputs at this depth (certified),
     2 if every state gives a wrong one, 1 if undecided (or not finite)."""
     status = 0
     for j in range(2):
-        w, b = P[READOUT + 2 * j], P[READOUT + 2 * j + 1]
-        llo, lhi, le = q_affine2(w, b, h_lo, h_hi, num)
-        ylo, yhi, ye = q_sigmoid(llo, lhi, le, num, num[NUM_SIG_OUT])
-        lo, hi = ylo - ye, yhi + ye
+        above, below = _output_bounds(P[READOUT + 2 * j], P[READOUT + 2 * j + 1], h_lo, h_hi,
+                                      num)
         want = True if j == 0 else depth > 0
-        if want:
-            ok, bad = lo > 0.5, hi <= 0.5
-        else:
-            ok, bad = hi <= 0.5, lo > 0.5
+        ok, bad = (above, below) if want else (below, above)
         if not ok:
             status = max(status, 2 if bad else 1)
     return status
@@ -413,16 +426,16 @@ def replica(cell, P, is32, tok, h, c):
 
 @jit
 def replica_wrong(P, is32, h, depth):
-    """The replica's outputs at state h are wrong at this depth (NaN counts as wrong)."""
+    """The replica's outputs at state h are wrong at this depth (NaN counts as wrong). Away
+    from 0 the sign of the logit decides sigmoid(logit) > 1/2 in either dtype."""
     for j in range(2):
         logit = to_dtype(to_dtype(P[READOUT + 2 * j] * h, is32) + P[READOUT + 2 * j + 1],
                          is32)
-        y = _sig(logit, is32)
+        if abs(logit) > 1e-6:
+            above = logit > 0.0
+        else:
+            above = _sig(logit, is32) > 0.5
         want = True if j == 0 else depth > 0
-        if not (y == y) or (y > 0.5) != want:
+        if not (logit == logit) or above != want:
             return True
     return False
-
-
-def is_32(num) -> bool:
-    return bool(num[NUM_IS32] != 0.0)

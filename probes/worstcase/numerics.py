@@ -41,6 +41,8 @@ import math
 
 import numpy as np
 import torch
+from numba import types
+from numba.cpython.unsafe.numbers import trailing_zeros, viewer
 
 from counting.engine.intrinsics import fma
 from counting.engine.jit import kernel as jit
@@ -120,14 +122,13 @@ def tanh_slope_max(lo, hi):
 @jit
 def low_bit(x):
     """Exponent of the lowest set bit of a finite nonzero float64: x = m 2^low_bit(x),
-    m an odd integer."""
-    m, ex = math.frexp(x)
-    mi = np.int64(abs(m) * 9007199254740992.0)  # |m| 2^53, an integer
-    tz = 0
-    while (mi & 1) == 0:
-        mi >>= 1
-        tz += 1
-    return ex - 53 + tz
+    m an odd integer (read off the bits)."""
+    bits = viewer(x, types.int64)
+    ex = (bits >> 52) & 0x7FF
+    mant = bits & 0xFFFFFFFFFFFFF
+    if ex == 0:  # subnormal
+        return -1074 + trailing_zeros(mant)
+    return ex - 1075 + trailing_zeros(mant | 0x10000000000000)
 
 
 @jit

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from counting.engine.jit import kernel
-from counting.engine.jit import kernel as jit
+from counting.engine.jit import inline, kernel
 from probes.worstcase.cells import (
     LSTM,
     h_range,
@@ -36,7 +35,7 @@ SLOTS = 4
 MERGE_OVERLAPS = False
 
 
-@jit
+@inline
 def _less(v, best):
     """v beats `best` as a minimum; NaN beats everything (a NaN state is a witness)."""
     if best != best:
@@ -44,50 +43,50 @@ def _less(v, best):
     return v != v or v < best
 
 
-@jit
+@inline
 def _more(v, best):
     if best != best:
         return False
     return v != v or v > best
 
 
-@jit
-def _pick(reps, codes, m_from, m_to, out_rep, out_code, R):
-    """Choose the R extreme slots among candidate states reps[m_from:m_to] (rows of
-    (h, c, o)) into out_rep (R, 3) / out_code (R,)."""
+@inline
+def _pick(reps, codes, R, cr, cc, m):
+    """Choose the R extreme slots among the candidate states reps[:R] (rows of (h, c, o))
+    into cluster m of the scratch (cr[m], cc[m])."""
     for s in range(R):
-        best = m_from
+        best = 0
         coord = 0 if s < 2 else 1
-        for j in range(m_from + 1, m_to):
+        for j in range(1, R):
             v, b = reps[j, coord], reps[best, coord]
             if (s % 2 == 0 and _less(v, b)) or (s % 2 == 1 and _more(v, b)):
                 best = j
         for q in range(3):
-            out_rep[s, q] = reps[best, q]
-        out_code[s] = codes[best]
+            cr[m, s, q] = reps[best, q]
+        cc[m, s] = codes[best]
 
 
-@jit
-def _hull_rep(box, rep, R, is_lstm):
-    """Enlarge box (4,) to contain the concrete states rep[:R] (always sound)."""
+@inline
+def _hull_rep(cb, cr, m, R, is_lstm):
+    """Enlarge box cb[m] to contain the concrete states cr[m, :R] (always sound)."""
     for s in range(R):
-        x = rep[s, 2] if is_lstm else rep[s, 0]  # o (LSTM) or h
-        c = rep[s, 1]
+        x = cr[m, s, 2] if is_lstm else cr[m, s, 0]  # o (LSTM) or h
+        c = cr[m, s, 1]
         if x == x:
-            box[0] = min(box[0], x)
-            box[1] = max(box[1], x)
+            cb[m, 0] = min(cb[m, 0], x)
+            cb[m, 1] = max(cb[m, 1], x)
         if is_lstm and c == c:
-            box[2] = min(box[2], c)
-            box[3] = max(box[3], c)
+            cb[m, 2] = min(cb[m, 2], c)
+            cb[m, 3] = max(cb[m, 3], c)
 
 
-@jit
+@inline
 def _finite_box(cb, i):
     return (cb[i, 0] == cb[i, 0] and cb[i, 1] == cb[i, 1] and cb[i, 2] == cb[i, 2]
             and cb[i, 3] == cb[i, 3])
 
 
-@jit
+@inline
 def _merge_into(cb, cr, cc, i, j, R, is_lstm):
     """Cluster i := hull of clusters i and j (boxes; the extreme slots of both). A box with
     a NaN bound (an enclosure that was lost) makes the hull NaN."""
@@ -108,7 +107,7 @@ def _merge_into(cb, cr, cc, i, j, R, is_lstm):
             cc[i, s] = cc[j, s]
 
 
-@jit
+@inline
 def _move(cb, cr, cc, i, j, R):
     """Cluster i := cluster j."""
     for q in range(4):
@@ -119,13 +118,13 @@ def _move(cb, cr, cc, i, j, R):
         cc[i, s] = cc[j, s]
 
 
-@jit
+@inline
 def _width(lo, hi):
     w = hi - lo
     return w if w == w else np.inf
 
 
-@jit
+@inline
 def _merge_cost(cb, i, j, is_lstm):
     """Growth of the hull over the two boxes (h width + c width; NaN boxes merge first)."""
     cost = (_width(min(cb[i, 0], cb[j, 0]), max(cb[i, 1], cb[j, 1]))
@@ -136,7 +135,7 @@ def _merge_cost(cb, i, j, is_lstm):
     return cost if cost == cost else -np.inf
 
 
-@jit
+@inline
 def _overlap(cb, i, j, is_lstm):
     ok = cb[i, 0] <= cb[j, 1] and cb[j, 0] <= cb[i, 1]
     if is_lstm:
@@ -144,17 +143,35 @@ def _overlap(cb, i, j, is_lstm):
     return ok
 
 
-@jit
+@inline
+def _nested(cb, i, j):
+    """One of the boxes i, j contains the other (merging them loses nothing)."""
+    a = cb[i, 0] <= cb[j, 0] and cb[j, 1] <= cb[i, 1] and cb[i, 2] <= cb[j, 2] and (
+        cb[j, 3] <= cb[i, 3])
+    b = cb[j, 0] <= cb[i, 0] and cb[i, 1] <= cb[j, 1] and cb[j, 2] <= cb[i, 2] and (
+        cb[i, 3] <= cb[j, 3])
+    return a or b
+
+
+@inline
 def _key(cb, i, is_lstm):
     v = cb[i, 2] if is_lstm else cb[i, 0]
     return v if v == v else -np.inf
 
 
-@jit
+@inline
 def _reduce(cb, cr, cc, m, K, R, is_lstm):
-    """Sort the m clusters by c_lo (LSTM) or h_lo, merge overlapping neighbours, then the
-    cheapest neighbours until at most K remain. Row 2K of the scratch is a temporary.
+    """Sort the m clusters by c_lo (LSTM) or h_lo, merge neighbours of which one contains the
+    other (or that overlap, if MERGE_OVERLAPS: off, as the hull of two overlapping thin
+    boxes holds corners far from both), then the cheapest neighbours until at most K
+    remain. Row 2K of the scratch is a temporary.
     Returns the new count (clusters 0..count-1)."""
+    if m <= 1:
+        return m
+    if K == 1:  # one cluster: the hull of all
+        for j in range(1, m):
+            _merge_into(cb, cr, cc, 0, j, R, is_lstm)
+        return 1
     tmp = cb.shape[0] - 1
     for i in range(1, m):  # insertion sort (m <= 2K)
         j = i
@@ -166,8 +183,8 @@ def _reduce(cb, cr, cc, m, K, R, is_lstm):
     if m > 1:
         out = 0
         for j in range(1, m):
-            if (MERGE_OVERLAPS and _overlap(cb, out, j, is_lstm)) or not _finite_box(
-                    cb, out) or not _finite_box(cb, j):
+            if (_nested(cb, out, j) or (MERGE_OVERLAPS and _overlap(cb, out, j, is_lstm))
+                    or not _finite_box(cb, out) or not _finite_box(cb, j)):
                 _merge_into(cb, cr, cc, out, j, R, is_lstm)
             else:
                 out += 1
@@ -212,18 +229,22 @@ def advance(cell, P, num, K, t, dmax_prev, dmax, pn, pbox, prep,
             if dp < 0 or dp > dmax_prev:
                 continue
             for k in range(pn[dp]):
-                b = pbox[dp, k]
-                h_lo, h_hi, c_lo, c_hi = image(cell, P, num, tok, b[0], b[1], b[2], b[3])
+                h_lo, h_hi, c_lo, c_hi = image(cell, P, num, tok, pbox[dp, k, 0],
+                                               pbox[dp, k, 1], pbox[dp, k, 2], pbox[dp, k, 3])
                 cb[m, 0], cb[m, 1], cb[m, 2], cb[m, 3] = h_lo, h_hi, c_lo, c_hi
                 for s in range(R):
-                    h2, c2, o2 = replica(cell, P, is32, tok, prep[dp, k, s, 0],
-                                         prep[dp, k, s, 1])
-                    tmp_rep[s, 0] = h2
-                    tmp_rep[s, 1] = c2
-                    tmp_rep[s, 2] = o2
+                    h, c = prep[dp, k, s, 0], prep[dp, k, s, 1]
+                    if s > 0 and h == prep[dp, k, s - 1, 0] and c == prep[dp, k, s - 1, 1]:
+                        for q in range(3):  # the same state as the slot before
+                            tmp_rep[s, q] = tmp_rep[s - 1, q]
+                    else:
+                        h2, c2, o2 = replica(cell, P, is32, tok, h, c)
+                        tmp_rep[s, 0] = h2
+                        tmp_rep[s, 1] = c2
+                        tmp_rep[s, 2] = o2
                     tmp_code[s] = (tok * K + k) * SLOTS + s
-                _pick(tmp_rep, tmp_code, 0, R, cr[m], cc[m], R)
-                _hull_rep(cb[m], cr[m], R, is_lstm)
+                _pick(tmp_rep, tmp_code, R, cr, cc, m)
+                _hull_rep(cb, cr, m, R, is_lstm)
                 m += 1
                 images += 1
         m = _reduce(cb, cr, cc, m, K, R, is_lstm)
@@ -241,6 +262,8 @@ def advance(cell, P, num, K, t, dmax_prev, dmax, pn, pbox, prep,
             st = max(st, readout_status(P, num, h_lo, h_hi, d))
             if cd < 0:
                 for s in range(R):
+                    if s > 0 and cr[k, s, 0] == cr[k, s - 1, 0]:
+                        continue
                     if replica_wrong(P, is32, cr[k, s, 0], d):
                         cd = k * SLOTS + s
                         break
@@ -251,3 +274,33 @@ def advance(cell, P, num, K, t, dmax_prev, dmax, pn, pbox, prep,
         if cd >= 0:
             cands += 1
     return images, flagged, cands
+
+
+@kernel
+def advance_rows(cell, P, num, K, t, t_end, bound, dmax, a_n, a_box, a_rep, a_code,
+                 a_status, a_cand, b_n, b_box, b_rep, b_code, b_status, b_cand,
+                 cb, cr, cc, tmp_rep, tmp_code):
+    """Rows t + 1 .. up to t_end (inclusive) with depths up to min(t + 1, bound - t - 1),
+    row t held in the a_* arrays (deepest depth dmax) and the b_* arrays free; the arrays
+    swap roles after each row. Stops early after a row that has a cell not certified or a
+    candidate. Returns (last row computed, its dmax, whether it is in the b_* arrays,
+    boxes computed, undecided cells and candidates in the last row)."""
+    images = 0
+    in_b = False
+    while t < t_end:
+        dnext = min(t + 2, bound - t - 2)
+        if dnext < 0:
+            break
+        t += 1
+        if in_b:
+            out = advance(cell, P, num, K, t, dmax, dnext, b_n, b_box, b_rep, a_n, a_box,
+                          a_rep, a_code, a_status, a_cand, cb, cr, cc, tmp_rep, tmp_code)
+        else:
+            out = advance(cell, P, num, K, t, dmax, dnext, a_n, a_box, a_rep, b_n, b_box,
+                          b_rep, b_code, b_status, b_cand, cb, cr, cc, tmp_rep, tmp_code)
+        in_b = not in_b
+        dmax = dnext
+        images += out[0]
+        if out[1] > 0 or out[2] > 0:
+            return t, dmax, in_b, images, out[1], out[2]
+    return t, dmax, in_b, images, 0, 0

@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from probes.worstcase.cells import is_32
-from probes.worstcase.rows import SLOTS, advance
+from probes.worstcase.rows import SLOTS, advance, advance_rows
 from probes.worstcase.witness import replay
 
 CODE_BUDGET = 128 * 2**20  # bytes of back-pointers kept at once when rebuilding a word
@@ -36,13 +35,17 @@ class RowPair:
     """The previous and the current row of the search (numpy arrays the kernel fills)."""
 
     def __init__(self, cell_id: int, P: np.ndarray, num: np.ndarray, K: int, bound: int):
-        self.cell_id, self.P, self.num, self.K = cell_id, P, num, K
+        # tuples, not arrays: numba passes them by value through the nested calls of the
+        # kernel, where an array argument costs a reference count per call level
+        self.cell_id, self.P, self.num, self.K = cell_id, tuple(map(float, P)), tuple(
+            map(float, num)), K
         self.depths = bound // 2 + 3
         self.prev, self.row = self._alloc(), self._alloc()
         m = 2 * K + 1
         self.scratch = (np.empty((m, 4)), np.empty((m, SLOTS, 3)),
                         np.empty((m, SLOTS), np.int32), np.empty((SLOTS, 3)),
                         np.empty(SLOTS, np.int32))
+        self.bytes_per_depth = K * (4 + 3 * SLOTS) * 8  # of a snapshot
         self.t, self.dmax = -1, 0  # the row held in `row`: before the first token
         r = self.row
         r["n"][0] = 1
@@ -66,6 +69,20 @@ class RowPair:
         self.t, self.dmax = t, dmax
         return out
 
+    def advance_many(self, t_end: int, bound: int) -> tuple[int, int, int]:
+        """Rows up to t_end (or the last one with cells under `bound`), stopping after a
+        row with an undecided cell or a candidate; -> (boxes, undecided, candidates) of the
+        last row (boxes: all rows)."""
+        a, b = self.row, self.prev
+        t, dmax, in_b, images, flagged, cands = advance_rows(
+            self.cell_id, self.P, self.num, self.K, self.t, t_end, bound, self.dmax,
+            a["n"], a["box"], a["rep"], a["code"], a["status"], a["cand"],
+            b["n"], b["box"], b["rep"], b["code"], b["status"], b["cand"], *self.scratch)
+        if in_b:
+            self.prev, self.row = a, b
+        self.t, self.dmax = t, dmax
+        return images, flagged, cands
+
     def snapshot(self) -> tuple:
         d = self.dmax + 1
         r = self.row
@@ -86,25 +103,26 @@ def row_dmax(t: int, bound: int) -> int:
     return min(t + 1, bound - t - 1)
 
 
-def trace_prefix(pair_args: tuple, bound: int, t_end: int, d: int, k: int, s: int) -> str:
+def trace_prefix(make_pair, bound: int, t_end: int, d: int, k: int, s: int) -> str:
     """The Dyck prefix (length t_end + 1) whose replica state is slot s of cluster k at
-    (t_end, d), rebuilt from the back-pointers of a recomputation."""
-    start = RowPair(*pair_args, bound).snapshot()
-    toks, (d0, k0, s0) = _segment(pair_args, bound, start, t_end, (d, k, s))
+    (t_end, d), rebuilt from the back-pointers of a recomputation. make_pair(bound) -> a
+    fresh row pair (`RowPair` or `wide.WideRowPair`)."""
+    start = make_pair(bound).snapshot()
+    toks, (d0, k0, s0) = _segment(make_pair, bound, start, t_end, (d, k, s))
     if (d0, k0) != (0, 0) or len(toks) != t_end + 1:
         raise RuntimeError(f"back-pointers do not lead to the empty prefix: {(d0, k0, s0)}")
     return "".join("()"[x] for x in toks)
 
 
-def _segment(pair_args, bound, snap, t_end, target):
+def _segment(make_pair, bound, snap, t_end, target):
     """Tokens of rows snap.t + 1 .. t_end leading to `target` (d, k, s) at row t_end, and
     the state (d, k, s) at row snap.t they start from."""
-    K = pair_args[3]
+    pair = make_pair(bound)
+    pair.load(snap)
+    K = pair.K
     t0 = snap[0]
     dmaxes = [row_dmax(t, bound) for t in range(t0 + 1, t_end + 1)]
     need = sum(dm + 1 for dm in dmaxes) * K * SLOTS * 4
-    pair = RowPair(*pair_args, bound)
-    pair.load(snap)
     if need <= CODE_BUDGET or t_end - t0 <= 2:
         codes = []
         for dm in dmaxes:
@@ -119,7 +137,7 @@ def _segment(pair_args, bound, snap, t_end, target):
             toks.append(tok)
             d = d - 1 if tok == 0 else d + 1
         return toks[::-1], (d, k, s)
-    row_bytes = (max(dmaxes) + 1) * K * (4 + 3 * SLOTS) * 8
+    row_bytes = (max(dmaxes) + 1) * pair.bytes_per_depth
     m = int(np.clip(CODE_BUDGET // (2 * row_bytes), 2, t_end - t0))
     cuts = set(np.linspace(t0, t_end, m + 1).astype(int).tolist()) - {t_end}
     snaps = []
@@ -130,7 +148,7 @@ def _segment(pair_args, bound, snap, t_end, target):
     toks_all: list[int] = []
     end = t_end
     for sn in reversed(snaps):
-        toks, target = _segment(pair_args, bound, sn, end, target)
+        toks, target = _segment(make_pair, bound, sn, end, target)
         toks_all = toks + toks_all
         end = sn[0]
     return toks_all, target
@@ -155,22 +173,22 @@ class Run:
         return max(top, 0)
 
 
-def search(model, cell_id: int, P: np.ndarray, num: np.ndarray, K: int, bound: int,
-           progress: bool = False, desc: str = "verify") -> Run:
-    """Explore every level <= bound (even) with K clusters per cell."""
-    pair_args = (cell_id, P, num, K)
-    pair = RowPair(*pair_args, bound)
-    run = Run(K=K, bound=bound)
+def search(model, make_pair, bound: int, progress: bool = False, desc: str = "verify") -> Run:
+    """Explore every level <= bound (even); make_pair(bound) -> a fresh row pair (`RowPair`
+    with K clusters per cell, or `wide.WideRowPair`)."""
+    pair = make_pair(bound)
+    run = Run(K=pair.K, bound=bound)
     bar = tqdm(total=bound, disable=not progress, desc=desc, unit="tok", leave=False)
-    t = 0
+    chunk = 512  # rows per kernel call between progress updates
     try:
         while True:
-            dmax = row_dmax(t, run.bound)
-            if dmax < 0:
-                break
-            images, flagged, cands = pair.advance(dmax)
+            t_before = pair.t
+            images, flagged, cands = pair.advance_many(pair.t + chunk, run.bound)
             run.states += images
-            r = pair.row
+            bar.update(pair.t - t_before)
+            if pair.t == t_before:  # no row left under the bound
+                break
+            t, dmax, r = pair.t, pair.dmax, pair.row
             if flagged:
                 ds = np.flatnonzero(r["status"][: dmax + 1] > 0)
                 level = t + 1 + int(ds[0])
@@ -181,7 +199,7 @@ def search(model, cell_id: int, P: np.ndarray, num: np.ndarray, K: int, bound: i
                     if level > run.bound:
                         break
                     k, s = divmod(int(r["cand"][d]), SLOTS)
-                    prefix = trace_prefix(pair_args, run.bound, t, int(d), k, s)
+                    prefix = trace_prefix(make_pair, run.bound, t, int(d), k, s)
                     found = replay(model, prefix)
                     if found is None:
                         run.rejected += 1
@@ -191,8 +209,6 @@ def search(model, cell_id: int, P: np.ndarray, num: np.ndarray, K: int, bound: i
                     run.bound = found["length"] - 2
                     bar.total = max(run.bound, t + 1)
                     break
-            t += 1
-            bar.update(1)
     finally:
         bar.close()
     return run
@@ -208,4 +224,9 @@ def _check_consistent(run: Run, found: dict, level: int) -> None:
             f"{found['position']}, a level ({L}) the enclosure certified; please report it")
 
 
-__all__ = ["Run", "RowPair", "is_32", "search", "trace_prefix"]
+def make_pairs(cell_id: int, P: np.ndarray, num: np.ndarray, K: int):
+    """make_pair(bound) for hidden size 1 with K clusters per cell."""
+    return lambda bound: RowPair(cell_id, P, num, K, bound)
+
+
+__all__ = ["Run", "RowPair", "make_pairs", "search", "trace_prefix"]
