@@ -275,8 +275,23 @@ def test_exact_constructions_are_certified_long(cell, dtype):
     assert res["certified_length"] == 10_000 and res["exact"]
 
 
+@pytest.mark.parametrize("make", [lambda: constructions.mismatched_relu(1.0, 0.97),
+                                  lambda: constructions.leaky_counter("lstm", 1e-3),
+                                  lambda: embed(constructions.leaky_counter("gru", 1e-2))])
+def test_words_rebuilt_in_segments_are_the_same(make, monkeypatch):
+    # with almost no memory for back-pointers the rows are recomputed in segments from
+    # snapshots (recursively); the word found must not change
+    from probes.worstcase import search
+
+    model = make()
+    whole = probes.verify(model, 200)["shortest_failure"]
+    monkeypatch.setattr(search, "CODE_BUDGET", 2000)
+    pieces = probes.verify(model, 200)["shortest_failure"]
+    assert pieces == whole and pieces is not None
+
+
 def test_odd_max_length_rounds_down():
-    res = probes.verify(constructions.exact_counter("relu"), 7)
+    res = probes.verify(constructions.exact_counter("relu"), np.int64(7))
     assert res["max_length"] == 7 and res["certified_length"] == 6 and res["exact"]
 
 

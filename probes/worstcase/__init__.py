@@ -51,6 +51,7 @@ def verify(model, max_length: int = 1000, progress: bool = False) -> dict:
     if not isinstance(model, CounterRNN):
         raise TypeError(f"expected a counting.models.CounterRNN, got {type(model).__name__}")
     check_max_length(model, max_length)
+    max_length = int(max_length)
     start = time.perf_counter()
     top = max_length - max_length % 2
     if model.hidden_size == 1:

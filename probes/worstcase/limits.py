@@ -1,18 +1,20 @@
 """Which max_length verify accepts, and where to look beyond it.
 
-The search visits about N^2 / 8 cells (position t, depth d with t + 1 + d <= N) and keeps
-two rows of at most N / 2 + 3 cells in memory, so memory is never the limit; time is. On
-one core of this machine an exact counter (the slowest case: it never fails, so every
-cell is visited) takes about 60 ns per cell for a ReLU and 1 us for an LSTM or GRU (see
-benchmarks/RESULTS.md): N = 10^5 is about a minute for a ReLU and tens of minutes for the
-others. Hidden size > 1 is plain numpy, one row at a time, and limited to 10^4.
-Beyond these, a trained model fails long before the limit anyway, and the closed-form
+The search visits about N^2 / 8 cells (position t, depth d with t + 1 + d <= N), two boxes
+per cell, and keeps two rows of at most N / 2 + 3 cells in memory, so memory is never the
+limit; time is. On one core of this shared 2-core machine (load ~4) a model that never
+fails (every cell is visited) takes about 0.2 us per box for a ReLU and 0.4 us for an LSTM:
+N = 10^4 in about 5 s / 10 s, N = 10^5 in about 8 / 16 minutes (a progress bar shows it).
+A trained model stops at its first failure, usually within milliseconds. Hidden size > 1
+is plain numpy, one row at a time, and limited to 10^4. Beyond these the closed-form
 first-order bound answers in microseconds: `constructions.affine.nested_failure_depth`
 (the nesting depth at which the model's affine counter first fails; reported by
 `constructions.conditions.distance_from_ideal` as predicted_nested_failure_depth).
 """
 
 from __future__ import annotations
+
+import numbers
 
 MAX_LENGTH = 100_000
 MAX_LENGTH_WIDE = 10_000
@@ -43,8 +45,9 @@ def closed_form_hint(model) -> str:
 
 def check_max_length(model, max_length) -> None:
     """Raise ValueError (one actionable line) unless 2 <= max_length <= the limit."""
-    if isinstance(max_length, bool) or not isinstance(max_length, int):
+    if isinstance(max_length, bool) or not isinstance(max_length, numbers.Integral):
         raise ValueError(f"max_length must be an integer, got {max_length!r}")
+    max_length = int(max_length)
     if max_length < 2:
         raise ValueError(f"max_length must be >= 2 (the shortest Dyck word has 2 tokens), "
                          f"got {max_length}")
