@@ -241,6 +241,20 @@ def test_mismatched_relu_first_fails_at_34_tokens():
     assert first_wrong(model, [fail["word"]])[0] == 33
 
 
+def test_relu_with_larger_decrement_first_fails_early_at_36_tokens():
+    # h' = relu(h + 1) / relu(h - 1.03), ')' allowed iff h > 1/2. While a prefix stays above
+    # depth 0, h = (#'(') - 1.03 (#')') = d - 0.03 k after k closes at depth d; at depth 0 it
+    # would be negative, so relu clips it to 0 and the count restarts. Wrong at d >= 1 iff
+    # d - 0.03 k <= 1/2: first at d = 1, k = 17 (1 - 0.51), a prefix of 18 + 17 = 35 tokens,
+    # closed to 36; with k <= 16, h >= 1 - 0.48 > 1/2. The failure is early (d = 1 <= P/2).
+    model = constructions.mismatched_relu(up=1.0, down=1.03)
+    res = probes.verify(model, 1000)
+    fail = res["shortest_failure"]
+    assert res["exact"] and res["certified_length"] == 34
+    assert fail["length"] == 36 and fail["position"] == 34 and fail["depth"] == 1
+    assert fail["class"] == "early"
+
+
 @pytest.mark.parametrize("cell,eps", [("lstm", 1e-3), ("lstm", 3e-4), ("gru", 2e-3)])
 def test_leaky_counter_fails_first_on_the_nested_word(cell, eps):
     # u' = (1 - eps) u + s (s = +1 on '(', -1 on ')'), ')' allowed iff u > 1/2. After a

@@ -13,8 +13,8 @@ to K *clusters*. A cluster is
                 cluster and slot in row t - 1 at depth d - 1 ('(') or d + 1 (')'))
 
 A cell's clusters come from its two parents' clusters, one image each (`cells.image`);
-overlapping clusters are merged, then the closest ones until at most K remain. Merging is
-sound (the hull of two enclosures encloses both) and only loses precision.
+a cluster inside another is merged into it, then the closest ones until at most K remain.
+Merging is sound (the hull of two enclosures encloses both) and only loses precision.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from probes.worstcase.cells import (
 )
 
 SLOTS = 4
-MERGE_OVERLAPS = False
 
 
 @inline
@@ -136,14 +135,6 @@ def _merge_cost(cb, i, j, is_lstm):
 
 
 @inline
-def _overlap(cb, i, j, is_lstm):
-    ok = cb[i, 0] <= cb[j, 1] and cb[j, 0] <= cb[i, 1]
-    if is_lstm:
-        ok = ok and cb[i, 2] <= cb[j, 3] and cb[j, 2] <= cb[i, 3]
-    return ok
-
-
-@inline
 def _nested(cb, i, j):
     """One of the boxes i, j contains the other (merging them loses nothing)."""
     a = cb[i, 0] <= cb[j, 0] and cb[j, 1] <= cb[i, 1] and cb[i, 2] <= cb[j, 2] and (
@@ -162,9 +153,10 @@ def _key(cb, i, is_lstm):
 @inline
 def _reduce(cb, cr, cc, m, K, R, is_lstm):
     """Sort the m clusters by c_lo (LSTM) or h_lo, merge neighbours of which one contains the
-    other (or that overlap, if MERGE_OVERLAPS: off, as the hull of two overlapping thin
-    boxes holds corners far from both), then the cheapest neighbours until at most K
-    remain. Row 2K of the scratch is a temporary.
+    other, then the cheapest neighbours until at most K remain. (Overlapping boxes are not
+    merged for overlapping alone: the hull of two thin, crossing boxes holds corners far
+    from both, which the next steps map far outside the reachable set.) Row 2K of the
+    scratch is a temporary.
     Returns the new count (clusters 0..count-1)."""
     if m <= 1:
         return m
@@ -183,8 +175,7 @@ def _reduce(cb, cr, cc, m, K, R, is_lstm):
     if m > 1:
         out = 0
         for j in range(1, m):
-            if (_nested(cb, out, j) or (MERGE_OVERLAPS and _overlap(cb, out, j, is_lstm))
-                    or not _finite_box(cb, out) or not _finite_box(cb, j)):
+            if _nested(cb, out, j) or not _finite_box(cb, out) or not _finite_box(cb, j):
                 _merge_into(cb, cr, cc, out, j, R, is_lstm)
             else:
                 out += 1
