@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "constructions.cli",
     "probes.cli",
     "probes.repair_cli",
+    "probes.verify_cli",
     "paper_figs.cli",
 )
 
