@@ -215,6 +215,7 @@ def test_hidden_size_2_is_sound_many(model):
 def test_hidden_size_2_certifies_an_embedded_exact_counter(cell):
     res = probes.verify(embed(constructions.exact_counter(cell)), 200)
     assert res["hidden_size"] == 2 and res["certified_length"] == 200 and res["exact"]
+    assert res["method"] == "bound"  # hidden size > 1 is always labelled a bound
 
 
 def test_hidden_size_2_mismatched_relu_matches_hidden_size_1():
