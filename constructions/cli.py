@@ -4,7 +4,8 @@ With H > 1 the counter is unit 0 and the other units are inert (`constructions.b
 
 from __future__ import annotations
 
-from counting.options import int_in
+from counting.options import int_in, unit_interval
+from counting.paths import declare_paths
 
 
 def register(sub) -> None:
@@ -13,15 +14,19 @@ def register(sub) -> None:
         description="Write an exact counter (lstm, relu) or, with --eps, a leaky one (lstm: "
         "forget gate 1 - E; gru: update gate 1 - E, the best a GRU can do; relu: W_hh = 1 - E) "
         "as an ordinary checkpoint that `counting eval` and `counting diagnose` read.")
-    p.add_argument("--cell", choices=("lstm", "relu", "gru"), required=True)
-    p.add_argument("--out", required=True, help="checkpoint file to write")
+    p.add_argument("--cell", choices=("lstm", "relu", "gru"), required=True,
+                   help="the cell to build: lstm and relu count exactly; gru needs --eps")
+    p.add_argument("--out", required=True, help="checkpoint file to write (e.g. model.pt)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
-                   help="floating-point type (default float64)")
-    p.add_argument("--eps", type=float, default=None,
-                   help="leak per token, in (0, 1); required for gru (no GRU counts exactly)")
+                   help="floating-point type (default float64); the saturation thresholds "
+                   "are computed for it")
+    p.add_argument("--eps", type=unit_interval, default=None,
+                   help="leak per token, a number in (0, 1): a leaky counter instead of the "
+                   "exact one; required for gru (no GRU counts exactly)")
     p.add_argument("--hidden-size", type=int_in(1, 8), default=1,
                    help="hidden units, 1-8 (default 1): the counter in unit 0, the other units "
                    "inert (all their weights 0)")
+    declare_paths(p, output_files=("out",))
     p.set_defaults(func=run)
 
 
@@ -37,8 +42,6 @@ def run(args) -> int:
         if args.eps is None:
             return exact_counter(args.cell, args.dtype, hidden_size=hidden_size)
         if args.cell == "relu":
-            if not 0.0 < args.eps < 1.0:
-                raise ValueError(f"--eps must be in (0, 1), got {args.eps!r}")
             return mismatched_relu(w_hh=1.0 - args.eps, dtype=args.dtype,
                                    hidden_size=hidden_size)
         return leaky_counter(args.cell, args.eps, args.dtype, hidden_size=hidden_size)

@@ -4,11 +4,13 @@
                 "dtype": "float32"|"float64", "state_dict": model.state_dict(), "meta": {...}},
                path)
 
-Always loaded with `torch.load(..., weights_only=True)`. Writes are atomic.
+Always loaded with `torch.load(..., weights_only=True)`. Writes are atomic and honour the
+umask (`counting.fileformat.atomic_path`).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import zipfile
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from counting.fileformat import atomic_path
+from counting.fileformat import write_bytes_atomic
 from counting.models import CELLS, CounterRNN, dtype_name, resolve_dtype
 
 FORMAT = "counting-rnns/1"
@@ -35,8 +37,9 @@ def save_checkpoint(model: CounterRNN, path: str | os.PathLike, meta: dict | Non
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
         "meta": dict(meta or {}),
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    buf = io.BytesIO()  # serialise first: a failed write is then a plain OSError naming path
+    torch.save(payload, buf)
+    write_bytes_atomic(path, buf.getvalue())
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[CounterRNN, dict]:

@@ -2,7 +2,8 @@
 
 One sequence a line: `SEQ,LABELS`, where LABELS[t] is '1' if the depth after token t is > 0
 and '0' otherwise. The authors' own files carry a third field (sometimes containing commas),
-which the reader accepts and ignores: `SEQ,LABELS,anything...`.
+which the reader accepts and ignores: `SEQ,LABELS,anything...`. A first line `SEQ,LABELS`
+(any case) is a header.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 
 from counting.dyck import DyckError, labels
@@ -20,23 +22,63 @@ class DatasetFileError(ValueError):
     """A dataset file is missing or a line of it is malformed; names the file and line."""
 
 
+def _create_temp(path: Path) -> Path:
+    """Create an empty, unique temporary file beside `path` with the permissions a plain
+    open(path, "w") would give it: an existing file's mode, else 0o666 minus the umask
+    (the kernel applies the umask and default ACLs, as for any new file)."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else None
+    except OSError:
+        mode = None
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:  # pragma: no cover - 2^32 names
+            continue
+        break
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+    return tmp
+
+
+def _named(err: OSError, path: Path) -> OSError:
+    """`err` naming `path` (the file being written) instead of its temporary file."""
+    return type(err)(err.errno, err.strerror or str(err), str(path))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside `path`; on success rename it over `path` atomically.
 
-    On error the temporary file is removed and an existing `path` is left untouched.
+    On error the temporary file is removed and an existing `path` is left untouched. The
+    file ends with the permissions a plain `open(path, "w")` would give it (the umask is
+    honoured; an existing file keeps its mode). An OSError while writing names `path`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        yield Path(tmp)
+        tmp = _create_temp(path)
+    except OSError as err:
+        raise _named(err, path) from None
+    try:
+        yield tmp
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as err:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and (err.filename is None
+                                         or os.fspath(err.filename) == os.fspath(tmp)):
+            raise _named(err, path) from None
         raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -53,24 +95,43 @@ def write_sequences(path: str | os.PathLike, seqs: list[str]) -> None:
     write_text_atomic(path, "".join(f"{s},{labels(s)}\n" for s in seqs))
 
 
-def read_sequences(path: str | os.PathLike) -> list[str]:
+def _is_header(parts: list[str]) -> bool:
+    return [p.strip().lower() for p in parts[:2]] == ["seq", "labels"]
+
+
+def read_sequences(path: str | os.PathLike, balanced: bool = True) -> list[str]:
     """Read a dataset file; every line's labels are checked against its sequence.
 
-    Raises DatasetFileError with the file name and 1-based line number on a malformed line.
+    An optional first line `SEQ,LABELS` (any case) is a header and skipped; blank lines are
+    skipped. With `balanced` (every set of the paper is) each word must end at depth 0.
+    Raises DatasetFileError naming the file, and the 1-based line number where there is
+    one, for: a missing file, a file with no sequence, a line that is not ASCII text, a
+    malformed line, labels that disagree with the sequence, a word that is not balanced.
     """
     path = Path(path)
     if not path.is_file():
         raise DatasetFileError(f"{path}: no such dataset file")
     seqs = []
-    with path.open() as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.rstrip("\r\n")
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
+                raw = raw[3:]
+            try:
+                line = raw.decode("ascii").rstrip("\r\n")
+            except UnicodeDecodeError as err:
+                raise DatasetFileError(
+                    f"{path}:{lineno}: not a text line (byte {raw[err.start]:#04x} at column "
+                    f"{err.start + 1}); expected 'SEQ,LABELS'") from None
             if not line.strip():
                 continue
             parts = line.split(",", 2)
             if len(parts) < 2:
                 raise DatasetFileError(f"{path}:{lineno}: expected 'SEQ,LABELS', got {line[:60]!r}")
+            if lineno == 1 and _is_header(parts):
+                continue
             seq, lab = parts[0].strip(), parts[1].strip()
+            if not seq:
+                raise DatasetFileError(f"{path}:{lineno}: empty sequence; expected 'SEQ,LABELS'")
             try:
                 expected = labels(seq)
             except DyckError as err:
@@ -82,5 +143,11 @@ def read_sequences(path: str | os.PathLike) -> list[str]:
                     t = next(i for i, (a, b) in enumerate(zip(lab, expected)) if a != b)
                     why = f"label {lab[t]!r} at token {t} but the depth there says {expected[t]!r}"
                 raise DatasetFileError(f"{path}:{lineno}: labels disagree with sequence: {why}")
+            if balanced and expected and expected[-1] != "0":
+                depth = seq.count("(") - seq.count(")")
+                raise DatasetFileError(
+                    f"{path}:{lineno}: not a Dyck-1 word: it ends at depth {depth}, not 0")
             seqs.append(seq)
+    if not seqs:
+        raise DatasetFileError(f"{path}: the set file holds no sequence (it is empty)")
     return seqs

@@ -9,6 +9,9 @@
   collapses to ''. `pcfg_words` adds rejection to [min_len, max_len] and ordered deduplication.
 - `conditioned_pcfg_word`: the same grammar (without the truncation rules) conditioned on an
   exact length n, sampled exactly with the inside algorithm over lengths.
+The list versions `pcfg_words` and `conditioned_pcfg_words` run compiled copies of these
+samplers (`counting.pcfg_kernel`) on batches of uniforms, with the same words and the same
+generator state afterwards as the Python samplers, which remain the reference (tested).
 - `zigzag`, `nested`, `uniform_word`: structured and uniformly random words.
 """
 
@@ -22,6 +25,7 @@ from counting.dyck import DyckError
 
 P_WRAP = 0.5
 Q_CONCAT = 0.25
+_PCFG_BATCH = (1 << 16, 1 << 12)  # pcfg_words: uniforms per batch, stack/scratch capacity
 
 
 # --------------------------------------------------------------------------- Suzgun PCFG
@@ -94,6 +98,10 @@ def pcfg_words(
 
     Words in `exclude` are skipped (used to keep splits disjoint). `progress`, if given, is
     called with 1 for each accepted word (e.g. a tqdm bar's `update`).
+
+    The words and the generator's state afterwards are exactly those of calling
+    `pcfg_word(rng, max_len)` until n words are accepted; the samples are drawn by the
+    compiled `counting.pcfg_kernel.pcfg_batch` from batches of uniforms.
     """
     if min_len > max_len:
         raise ValueError(f"min_len {min_len} > max_len {max_len}")
@@ -105,15 +113,37 @@ def pcfg_words(
             f"asked for {n} distinct words of length {min_len}-{max_len}, "
             f"but only {available} Dyck-1 words have such lengths"
         )
+    from counting.pcfg_kernel import pcfg_batch  # numba: imported on first use
+
     seen: set[str] = set()
     out: list[str] = []
+    chunk, capacity = _PCFG_BATCH
     while len(out) < n:
-        w = pcfg_word(rng, max_len)
-        if len(w) >= min_len and w not in seen and w not in exclude:
-            seen.add(w)
-            out.append(w)
-            if progress is not None:
-                progress(1)
+        state = rng.bit_generator.state
+        u = rng.random(chunk)
+        k, words, lengths, ends = pcfg_batch(u, max_len, P_WRAP, Q_CONCAT, 4096, capacity)
+        if k <= 0:  # one derivation needed more uniforms (k = 0) or more capacity (k = -1)
+            rng.bit_generator.state = state
+            if k == 0:
+                chunk *= 2
+            else:
+                capacity *= 2
+            continue
+        used = int(ends[k - 1])
+        for b in np.flatnonzero(lengths[:k] >= min_len):
+            w = words[b, : lengths[b]].tobytes().decode("ascii")
+            if w not in seen and w not in exclude:
+                seen.add(w)
+                out.append(w)
+                if progress is not None:
+                    progress(1)
+                if len(out) == n:
+                    used = int(ends[b])
+                    break
+        # Re-position the generator just after the last word used, as if each of its
+        # uniforms had been drawn one by one (Generator.random(m) = m scalar draws).
+        rng.bit_generator.state = state
+        rng.random(used)
     return out
 
 
@@ -176,11 +206,28 @@ def conditioned_pcfg_word(
 def conditioned_pcfg_words(
     rng: np.random.Generator, count: int, n: int, *, exclude=frozenset(), progress=None
 ) -> list[str]:
-    """`count` distinct length-conditioned PCFG words of length n."""
+    """`count` distinct length-conditioned PCFG words of length n.
+
+    The words and the generator's state afterwards are exactly those of calling
+    `conditioned_pcfg_word(rng, n)` until `count` words are accepted; each word is drawn
+    by the compiled `counting.pcfg_kernel.conditioned_word` from n uniforms (more than it
+    can use), after which the generator is re-positioned just after the ones it used.
+    """
+    if n < 0 or n % 2:
+        raise ValueError(f"a Dyck-1 word has even length; got n={n}")
+    from counting.pcfg_kernel import conditioned_word  # numba: imported on first use
+
+    half = n // 2
+    inside = _inside_table(max(half, 1), P_WRAP, Q_CONCAT)
+    buf = np.empty(n, dtype=np.uint8)
     seen: set[str] = set()
     out: list[str] = []
     while len(out) < count:
-        w = conditioned_pcfg_word(rng, n)
+        state = rng.bit_generator.state
+        used = conditioned_word(rng.random(max(n, 1)), half, inside, P_WRAP, Q_CONCAT, buf)
+        rng.bit_generator.state = state
+        rng.random(used)  # = `used` scalar draws
+        w = buf.tobytes().decode("ascii")
         if w not in seen and w not in exclude:
             seen.add(w)
             out.append(w)

@@ -92,6 +92,45 @@ nonnegative_float = float_in(0.0, lo_open=False)  # finite, >= 0
 unit_interval = float_in(0.0, 1.0)  # in (0, 1)
 positive_int = int_in(1)  # >= 1
 nonnegative_int = int_in(0)  # >= 0
+seed_int = int_in(0, 2**64 - 1)  # a seed: torch.manual_seed takes 0 .. 2^64 - 1
+
+
+def int_list(item, name: str = "value"):
+    """A type function for a comma list of integers, each checked by the type function
+    `item` (e.g. positive_int): '10,30,10' -> (10, 30, 10)."""
+
+    def check(text: str) -> tuple[int, ...]:
+        parts = [p.strip() for p in text.split(",")]
+        if not text.strip() or any(not p for p in parts):
+            raise argparse.ArgumentTypeError(
+                f"expected a comma list of {name}s, got {text!r}")
+        out = []
+        for p in parts:
+            try:
+                out.append(item(p))
+            except argparse.ArgumentTypeError as err:
+                raise argparse.ArgumentTypeError(f"{name} {p!r}: {err}") from None
+        return tuple(out)
+
+    check.__name__ = "list"
+    return check
+
+
+def choice_list(choices, name: str = "value"):
+    """A type function for a comma list of distinct names among `choices`."""
+
+    def check(text: str) -> tuple[str, ...]:
+        parts = tuple(p.strip() for p in text.split(","))
+        bad = [p for p in parts if p not in choices]
+        if not text.strip() or bad or len(set(parts)) != len(parts):
+            raise argparse.ArgumentTypeError(
+                f"expected a comma list of distinct {name}s among {', '.join(choices)}, "
+                f"got {text!r}")
+        return parts
+
+    check.__name__ = "list"
+    return check
+
 
 
 
@@ -112,7 +151,8 @@ def length_range(text: str) -> tuple[int, int]:
 length_range.__name__ = "length range"
 
 __all__ = [
-    "OneLineParser", "float_in", "int_in", "length_range", "nonnegative_float",
-    "nonnegative_int", "positive_float", "positive_int", "unit_interval",
+    "OneLineParser", "choice_list", "float_in", "int_in", "int_list", "length_range",
+    "nonnegative_float", "nonnegative_int", "positive_float", "positive_int", "seed_int",
+    "unit_interval",
 ]
 

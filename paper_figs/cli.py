@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from counting.options import positive_int, seed_int
+from counting.paths import declare_paths
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -11,21 +14,43 @@ def register(sub) -> None:
         "evaluate, and write table1/table2 (.csv, .md), fig1-3.png, failure_modes.csv and "
         "report.md to OUT. Resumable: run the same command again after an interruption.",
     )
-    p.add_argument("--out", default="reproduction", help="output directory (default reproduction)")
-    p.add_argument("--seed", type=int, default=0, help="data and sweep seed (default 0)")
+    p.add_argument("--out", default="reproduction",
+                   help="output directory, created if missing; an existing one is resumed "
+                   "(default reproduction)")
+    p.add_argument("--seed", type=seed_int, default=0,
+                   help="data and sweep seed, an integer >= 0 (default 0)")
     p.add_argument(
         "--profile",
         choices=("paper", "smoke"),
         default="paper",
-        help="paper = the paper's sizes; smoke = tiny sizes, same code path",
+        help="paper = the paper's sizes and runs; smoke = tiny sizes and few runs, same code "
+        "path (default paper)",
     )
-    p.add_argument("--jobs", type=int, default=None, help="threads for the engine (default: all)")
+    p.add_argument("--jobs", type=positive_int, default=None,
+                   help="threads for the engine, >= 1 (default: all cores)")
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        default=None,
+        help="use the five set files of DIR (train validation long very_long zigzag .txt, as "
+        "`counting data` writes them, e.g. `counting data --from-authors CLONE --out DIR`) "
+        "instead of generating them; --profile still sets the runs and epochs, --seed the sweep",
+    )
+    declare_paths(p, output_dirs=("out",), input_dirs=("data",))
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from counting.firstrun import warm_cells, warm_engine
     from paper_figs.reproduce import reproduce
 
-    for path in reproduce(args.out, args.profile, args.seed, args.jobs):
+    data = getattr(args, "data", None)
+    if data is not None:
+        from paper_figs.data_source import given_data
+
+        data = given_data(data)  # read and checked before any long work
+    warm_engine("sweep")  # compile before any bar starts, so that their ETAs are honest
+    warm_cells()  # the probes' traces classify the failures on the zigzag set
+    for path in reproduce(args.out, args.profile, args.seed, args.jobs, data=data):
         print(f"wrote {path}")
     return 0

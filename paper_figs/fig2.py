@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from paper_figs.layout import read_json, results_dir, run_module, savefig_atomic  # noqa: E402
 
@@ -31,20 +32,26 @@ def curves(histories: dict, cell: str):
 def make(root) -> list[Path]:
     root = Path(root)
     histories = read_json(results_dir(root) / "histories.json")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    handles = []
     for ax, cell, name, tag in zip(axes, ("lstm", "relu"), ("LSTM", "ReLU"), "ab"):
         c = curves(histories, cell)
         if c is not None:
             ep, mean, lo, hi = c
-            ax.plot(ep, mean, label="average", color="C0")
-            ax.plot(ep, lo, label="minimum", color="C2", ls="--")
-            ax.plot(ep, hi, label="maximum", color="C3", ls="--")
+            handles = [
+                ax.plot(ep, mean, label="average", color="C0")[0],
+                ax.plot(ep, lo, label="minimum", color="C2", ls="--")[0],
+                ax.plot(ep, hi, label="maximum", color="C3", ls="--")[0],
+            ]
             ax.set_yscale("log")
-            ax.legend(fontsize=8)
         ax.set_title(f"({tag}) {name}: validation loss ({len(histories.get(cell, {}))} runs)")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("mean validation loss (MSE)")
         ax.grid(alpha=0.3, which="both")
+    if handles:  # one legend below both panels: inside, it covered a curve
+        fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     path = savefig_atomic(fig, root / "fig2.png")
     plt.close(fig)
     return [path]

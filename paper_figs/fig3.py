@@ -51,10 +51,12 @@ def make(root, j: int = J) -> list[Path]:
                 alpha=0.8,
                 label=f"models failing here ({sel.size}/{fpf.size})",
             )
-            ax.set_xlim(lo, hi)
+            # the last bin, [hi, hi + width), holds the FPFs equal to hi (at 1000: the models
+            # failing when the depth first returns to 0): show it whole
+            ax.set_xlim(lo, hi + width)
             ax.set_ylabel("models")
             twin = ax.twinx()
-            pos = np.arange(lo, min(hi, length))
+            pos = np.arange(lo, min(hi + 1, length))
             twin.plot(pos, depth[pos], color="C3", lw=1)
             twin.set_ylabel("depth", color="C3")
             ax.set_xlabel("position (FPF)")

@@ -6,6 +6,8 @@ Agreement rules (stated in the report itself):
 - Table 2: the same sign of the slope is not reported by the paper, so we compare
   significance: both p < 0.05, or both >= 0.05.
 - Failure modes: the dominant first-failure class per cell on zigzag equals the paper's.
+The report also says which data the reproduction used (results/data.json: generated with a
+profile and seed, or loaded from a directory - with the sets' sizes and fingerprint).
 Reads the tables written by table1/table2/failure_modes and results/selection.json.
 """
 
@@ -26,6 +28,16 @@ SET_TITLES = {
     "long": "Long acc. %",
     "very_long_fpf": "Very long FPF",
 }
+
+
+def _num(x: float) -> str:
+    """One decimal, or as many more (up to 4) as it takes not to round a value that is not
+    0 or 100 to 0 or 100 (an accuracy of 99.98 % must not read as 100.0)."""
+    for digits in (1, 2, 3, 4):
+        s = f"{x:.{digits}f}"
+        if float(s) not in (0.0, 100.0) or float(s) == x:
+            break
+    return s
 
 
 def _fmt_range(mean, lo, hi) -> str:
@@ -49,7 +61,7 @@ def _table1_section(t1: list[dict]) -> tuple[str, list[str]]:
             if ours is None:
                 continue
             inside = ours["min"] - 1e-9 <= mean <= ours["max"] + 1e-9
-            ours_s = f"{ours['mean']:.1f} ({ours['min']:.1f} / {ours['max']:.1f})"
+            ours_s = f"{_num(ours['mean'])} ({_num(ours['min'])} / {_num(ours['max'])})"
             lines.append(
                 f"| {NAMES[cell]} | {SET_TITLES[s]} | {_fmt_range(mean, lo, hi)} | "
                 f"{ours_s} | {'yes' if inside else '**no**'} |"
@@ -57,7 +69,7 @@ def _table1_section(t1: list[dict]) -> tuple[str, list[str]]:
             if not inside:
                 verdicts.append(
                     f"Table 1, {NAMES[cell]} {SET_TITLES[s]}: paper {mean:g}, "
-                    f"ours {ours['mean']:.1f} ({ours['min']:.1f}-{ours['max']:.1f})."
+                    f"ours {_num(ours['mean'])} ({_num(ours['min'])}-{_num(ours['max'])})."
                 )
     fpf = {r["cell"]: r["mean"] for r in t1 if r["set"] == "very_long_fpf"}
     if len(fpf) == 3:
@@ -122,9 +134,33 @@ def _failure_section(fmt: list[dict]) -> tuple[str, list[str]]:
     return "\n".join(lines), verdicts
 
 
+def data_sentence(record: dict | None) -> str:
+    """One paragraph on the data a reproduction used, from results/data.json (None: a
+    results directory written before that file existed - the data was generated)."""
+    if record is None:
+        return "Data: generated (see data/dataset.json)."
+    sizes = ", ".join(f"{name} {s['n']}" for name, s in record["sets"].items())
+    facts = f"{sizes} words; fingerprint `{record['sha256'][:12]}`"
+    if record.get("source") == "given":
+        text = f"Data: loaded from `{record['path']}` ({facts})"
+        prov = record.get("provenance") or {}
+        if prov.get("repository"):
+            commit = prov.get("commit")
+            at = f" at commit `{commit[:10]}`" if commit else ""
+            text += (f", assembled by `{prov.get('written_by', 'counting data --from-authors')}`"
+                     f" from a clone of {prov['repository']}{at}")
+            if prov.get("modified_files"):
+                text += f" (files differing from that commit: {', '.join(prov['modified_files'])})"
+        return text + "."
+    return (f"Data: generated (`counting data --profile {record['profile']} "
+            f"--seed {record['seed']}`; {facts}).")
+
+
 def make(root) -> list[Path]:
     root = Path(root)
     sel = read_json(results_dir(root) / "selection.json")
+    data_json = results_dir(root) / "data.json"
+    data_record = read_json(data_json) if data_json.is_file() else None
     t1 = read_csv(root / "table1.csv")
     t2 = read_csv(root / "table2.csv")
     fmt = read_csv(root / "failure_modes.csv")
@@ -141,6 +177,8 @@ def make(root) -> list[Path]:
         "",
         f"Profile `{sel['profile']}`, seed {sel['seed']}, {sel['plan']['epochs']} epochs. "
         f"Runs kept (lowest best validation loss): {kept}. Diverged runs: {diverged}.",
+        "",
+        data_sentence(data_record),
         "",
         "Agreement rules: Table 1 - the paper's average lies inside our min-max over runs; "
         "Table 2 - the same verdict on significance at p < 0.05; failure modes - the same "

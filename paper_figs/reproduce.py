@@ -1,31 +1,41 @@
 """`counting reproduce`: the whole study in one command.
 
-1. generate the datasets (DIR/data, kept if already there for the same profile and seed);
+1. generate the datasets, or take given ones (`--data DIR`, a `DataSource`) (DIR/data, kept
+   if already there for the same profile and seed / the same given sets; what was used
+   -> results/data.json);
 2. run the sweep (10 LSTM, 30 ReLU, 10 GRU; 30 epochs) - resumable, see counting.sweep;
 3. keep, per cell, the runs with the lowest best validation loss (all LSTM and GRU runs,
-   the best 10 of 30 ReLU runs);
+   the best 10 of 30 ReLU runs)                                  -> results/selection.json;
 4. evaluate each kept run's best-by-validation model on train / validation / long (sequence
    accuracy) and very long (FPF)                              -> results/best_models.csv;
-5. evaluate the checkpoints after epochs 1, 5, 10, 15, 20, 25 of the kept runs (60 models per
-   cell): losses on train / validation / long and very-long FPF -> results/stage_models.csv;
-6. run those models on the zigzag set and classify each first failure with the probes
-                                                    -> results/zigzag.csv, results/failures.csv;
-7. write the tables, figures and report.md (paper_figs.table1 ... paper_figs.report).
+5. the checkpoints after epochs 1, 5, 10, 15, 20, 25 of the kept runs (60 models per cell):
+   losses on train / validation / long (as the sweep recorded them) and very-long FPF
+   -> results/stage_models.csv; their FPF on each zigzag word -> results/zigzag.csv;
+6. classify each first failure on the zigzag set with the probes -> results/failures.csv;
+7. write the tables, figures and report.md (paper_figs.table1 ... paper_figs.report); the
+   figures are drawn in a second process while steps 5-7 run (paper_figs.figure_worker).
+
+`reproduce(..., timings={})` reports the wall time of each stage (benchmarks/
+bench_reproduce.py).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from counting.checkpoint import load_checkpoint
-from counting.datasets import PROFILES, SET_NAMES, load_datasets, make_datasets, write_datasets
+from counting.datasets import PROFILES, SET_NAMES, load_datasets, write_datasets
 from counting.fileformat import write_json_atomic
 from paper_figs import failure_modes, fig1, fig2, fig3, report, table1, table2
+from paper_figs.data_source import DataSource, generated_data, given_data
+from paper_figs.figure_worker import FigureWorker
 from paper_figs.layout import (
     BEST_COLUMNS,
     FAILURE_COLUMNS,
@@ -35,6 +45,7 @@ from paper_figs.layout import (
     write_csv,
 )
 from paper_figs.paper_values import CELLS
+from paper_figs.stacked_forward import stackable, stacked_outputs
 
 
 @dataclass(frozen=True)
@@ -55,16 +66,25 @@ def _zigzag_j(word: str) -> int:
     return word.index(")")
 
 
-def _data(out: Path, profile: str, seed: int, progress: bool) -> dict[str, list[str]]:
+def _data(out: Path, profile: str, seed: int, progress: bool, data) -> DataSource:
+    """The sets to use, also written to DIR/data (kept if already there: dataset.json)."""
     data_dir = out / "data"
     stamp = data_dir / "dataset.json"
-    want = {"profile": profile, "seed": seed}
-    if stamp.is_file() and json.loads(stamp.read_text()) == want:
-        return load_datasets(data_dir, SET_NAMES, required=SET_NAMES)
-    sets = make_datasets(profile, seed, progress=progress)
-    write_datasets(data_dir, sets)
+    old = json.loads(stamp.read_text()) if stamp.is_file() else None
+    if data is None:
+        want = {"profile": profile, "seed": seed}
+        if old == want:
+            sets = load_datasets(data_dir, SET_NAMES, required=SET_NAMES)
+            return DataSource(sets, {"source": "generated", "profile": profile, "seed": seed})
+        source = generated_data(profile, seed, progress)
+    else:
+        source = data if isinstance(data, DataSource) else given_data(data)
+        want = {"source": "given", "sha256": source.record()["sha256"]}
+        if old == want:
+            return source
+    write_datasets(data_dir, source.sets)
     write_json_atomic(stamp, want)
-    return sets
+    return source
 
 
 def select_runs(rows: list[dict], keep: int) -> dict[str, list[dict]]:
@@ -87,30 +107,176 @@ def select_runs(rows: list[dict], keep: int) -> dict[str, list[dict]]:
 def _evaluate(models, seqs):
     from counting.engine import evaluate_many
 
-    return evaluate_many(models, seqs)
+    return evaluate_many(models, seqs) if models else []
 
 
-def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=True) -> list[Path]:
-    """Run the pipeline; returns the output files written. Resumable."""
-    from counting.sweep import run_sweep
+class _Clock:
+    """Wall time of each stage, and this process's CPU time in it (all threads) under
+    "<stage> cpu", added to `timings` (a dict) when one is given."""
+
+    def __init__(self, timings: dict | None):
+        self.timings = timings
+
+    @contextmanager
+    def __call__(self, stage: str):
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            if self.timings is not None:
+                t = self.timings
+                t[stage] = t.get(stage, 0.0) + time.perf_counter() - t0
+                t[f"{stage} cpu"] = t.get(f"{stage} cpu", 0.0) + time.process_time() - c0
+
+
+def _best_models(kept, sets, progress) -> list[dict]:
+    """Step 4: each kept run's best-by-validation model on train / validation / long /
+    very long -> rows of results/best_models.csv (all cells evaluated together)."""
+    runs = [r for cell in CELLS for r in kept[cell]]
+    models = [load_checkpoint(Path(r["dir"]) / "best.pt")[0]
+              for r in tqdm(runs, desc="best models", disable=not progress)]
+    ev = {name: _evaluate(models, sets[name]) for name in ("train", "validation", "long",
+                                                          "very_long")}
+    rows = []
+    for cell in CELLS:
+        for name in ev:
+            for i, r in enumerate(runs):
+                if r["cell"] != cell:
+                    continue
+                m = ev[name][i]
+                rows.append({
+                    "cell": cell, "run": r["run"], "seed": r["seed"], "epoch": r["best_epoch"],
+                    "set": name, **{k: m[k] for k in ("n", "accuracy", "fpf", "fully_right",
+                                                      "loss")},
+                })
+    return rows
+
+
+def _validation_curves(kept, histories) -> dict:
+    """{cell: {run: [validation loss per epoch]}} of the kept runs -> results/histories.json."""
+    return {
+        cell: {
+            str(r["run"]): [e.get("validation_loss") for e in histories[r["dir"]]["epochs"]
+                            if e.get("validation_loss") is not None]
+            for r in kept[cell]
+        }
+        for cell in CELLS
+    }
+
+
+def _stage_models(kept, plan, histories, progress) -> list[tuple]:
+    """The checkpoints after the plan's stage epochs of the kept runs ->
+    [(run row, epoch, model, history record of that epoch)] in cell, run, epoch order."""
+    entries = []
+    for cell in CELLS:
+        for r in tqdm(kept[cell], desc=f"stage models {cell}", disable=not progress):
+            h = histories[r["dir"]]
+            records = {e["epoch"]: e for e in h["epochs"]}
+            for ep in plan.stage_epochs:
+                path = Path(r["dir"]) / "checkpoints" / f"epoch_{ep:02d}.pt"
+                if path.is_file():  # a diverged run has no checkpoints after divergence
+                    entries.append((r, ep, load_checkpoint(path)[0], records.get(ep, {})))
+    return entries
+
+
+LOSS_SETS = ("train", "validation", "long")
+
+
+def _stage_losses(entries, sets, histories) -> dict[str, list[float]]:
+    """Losses of the stage models on train / validation / long. A run trained by the fast
+    engine recorded exactly these numbers in its history (the same kernel on the same
+    parameters, after the epoch whose checkpoint this is; tested bit for bit), so they are
+    read from there; otherwise the models are evaluated."""
+    from_history = all(
+        histories[r["dir"]].get("backend") == "fast"
+        and all(rec.get(f"{k}_loss") is not None for k in LOSS_SETS)
+        for r, _, _, rec in entries
+    )
+    if from_history:
+        return {k: [rec[f"{k}_loss"] for *_, rec in entries] for k in LOSS_SETS}
+    models = [e[2] for e in entries]
+    return {k: [m["loss"] for m in _evaluate(models, sets[k])] for k in LOSS_SETS}
+
+
+def _failures(entries, zigzag_words, zig_j, progress) -> list[dict]:
+    """Step 6: the first failure of each stage model on each zigzag word, classified by
+    the probes -> rows of results/failures.csv. The outputs of a cell's models are computed
+    all at once (paper_figs.stacked_forward) where the models allow it."""
     from probes import classify_failures
+
+    rows = []
+    for cell in tqdm(CELLS, desc="failure modes", disable=not progress):
+        mine = [e for e in entries if e[0]["cell"] == cell]
+        models = [e[2] for e in mine]
+        outs = stacked_outputs(models, zigzag_words) if stackable(models) else None
+        for i, (r, ep, model, _) in enumerate(mine):
+            out = None if outs is None else outs[i]
+            for f in classify_failures(model, zigzag_words, "zigzag", out=out):
+                rows.append({
+                    "cell": cell, "run": r["run"], "epoch": ep, "sequence": f["sequence"],
+                    "j": zig_j[f["sequence"]], "position": f["position"], "depth": f["depth"],
+                    "peak": f["peak"], "class": f["class"],
+                })
+    return rows
+
+
+def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=True,
+              data=None, timings: dict | None = None, figure_process: bool = True) -> list[Path]:
+    """Run the pipeline; returns the output files written. Resumable.
+
+    data: None to generate the sets (profile, seed); a directory holding the five set
+    files; or a `paper_figs.data_source.DataSource`. The profile still sets the plan (runs,
+    epochs, stage epochs) and the seed the sweep. timings: a dict that receives the wall
+    time in seconds of each stage ("data", "sweep", ..., "total"; "<stage> cpu": this
+    process's CPU time in it). figure_process: draw the
+    figures in a second process while this one evaluates (False: draw them here).
+    """
+    from counting.sweep import run_sweep
 
     if profile not in PLANS:
         raise ValueError(f"profile must be one of {sorted(PLANS)}, got {profile!r}")
     plan, out = PLANS[profile], Path(out)
-    res = results_dir(out)
-    sets = _data(out, profile, seed, progress)
+    clock = _Clock(timings)
+    with clock("total"):
+        res = results_dir(out)
+        with clock("data"):
+            source = _data(out, profile, seed, progress, data)
+            sets = source.sets
+        with clock("sweep"):
+            rows = run_sweep(sets, out / "sweep", cells=CELLS, runs=plan.runs,
+                             epochs=plan.epochs, seed=seed, jobs=jobs, progress=progress)
+        with FigureWorker(figure_process) as figures:
+            with clock("best models"):
+                kept = _select_and_record(rows, plan, profile, seed, source, res)
+                histories = {r["dir"]: json.loads((Path(r["dir"]) / "history.json")
+                                                  .read_text())
+                             for cell in CELLS for r in kept[cell]}
+                write_csv(res / "best_models.csv", BEST_COLUMNS, _best_models(kept, sets, progress))
+                write_json_atomic(res / "histories.json", _validation_curves(kept, histories))
+            fig2_done = figures.submit(fig2, out)
+            with clock("stage models"):
+                entries = _stage_models(kept, plan, histories, progress)
+                stage_rows, zig_rows = _stage_rows(entries, sets, histories)
+                write_csv(res / "stage_models.csv", STAGE_COLUMNS, stage_rows)
+                write_csv(res / "zigzag.csv", ZIGZAG_COLUMNS, zig_rows)
+            fig1_done, fig3_done = figures.submit(fig1, out), figures.submit(fig3, out)
+            with clock("failures"):
+                zig_j = [_zigzag_j(w) for w in sets["zigzag"]]
+                fail_rows = _failures(entries, sets["zigzag"], zig_j, progress)
+                write_csv(res / "failures.csv", FAILURE_COLUMNS, fail_rows)
+            with clock("tables and report"):
+                made = {m: m.make(out) for m in (table1, table2, failure_modes, report)}
+            with clock("figures (waiting)"):
+                made.update({fig1: fig1_done(), fig2: fig2_done(), fig3: fig3_done()})
+    written = []
+    for module in (table1, table2, fig1, fig2, fig3, failure_modes, report):
+        written += made[module]
+    return written
 
-    rows = run_sweep(
-        sets,
-        out / "sweep",
-        cells=CELLS,
-        runs=plan.runs,
-        epochs=plan.epochs,
-        seed=seed,
-        jobs=jobs,
-        progress=progress,
-    )
+
+def _select_and_record(rows, plan, profile, seed, source, res) -> dict[str, list[dict]]:
+    """Step 3: keep the best runs per cell -> results/selection.json; the data's record
+    -> results/data.json."""
     kept = select_runs(rows, plan.keep)
     write_json_atomic(
         res / "selection.json",
@@ -131,102 +297,30 @@ def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=T
             },
         },
     )
+    write_json_atomic(res / "data.json", source.record())
+    return kept
 
-    # 4. best models
-    best_rows, histories = [], {}
-    for cell in tqdm(CELLS, desc="best models", disable=not progress):
-        runs = kept[cell]
-        models = [load_checkpoint(Path(r["dir"]) / "best.pt")[0] for r in runs]
-        for name in ("train", "validation", "long", "very_long"):
-            for r, m in zip(runs, _evaluate(models, sets[name]) if models else []):
-                best_rows.append(
-                    {
-                        "cell": cell,
-                        "run": r["run"],
-                        "seed": r["seed"],
-                        "epoch": r["best_epoch"],
-                        "set": name,
-                        **{k: m[k] for k in ("n", "accuracy", "fpf", "fully_right", "loss")},
-                    }
-                )
-        histories[cell] = {}
-        for r in runs:
-            h = json.loads((Path(r["dir"]) / "history.json").read_text())
-            histories[cell][str(r["run"])] = [
-                e.get("validation_loss")
-                for e in h["epochs"]
-                if e.get("validation_loss") is not None
-            ]
-    write_csv(res / "best_models.csv", BEST_COLUMNS, best_rows)
-    write_json_atomic(res / "histories.json", histories)
 
-    # 5-6. the models at stages of training
-    stage_rows, zig_rows, fail_rows = [], [], []
+def _stage_rows(entries, sets, histories) -> tuple[list[dict], list[dict]]:
+    """Step 5: rows of results/stage_models.csv and results/zigzag.csv."""
+    models = [e[2] for e in entries]
+    losses = _stage_losses(entries, sets, histories)
+    very_long = _evaluate(models, sets["very_long"])
+    zig = _evaluate(models, sets["zigzag"])
     zig_j = [_zigzag_j(w) for w in sets["zigzag"]]
-    for cell in tqdm(CELLS, desc="stage models", disable=not progress):
-        entries = []  # (run row, epoch, model, online train loss)
-        for r in kept[cell]:
-            h = json.loads((Path(r["dir"]) / "history.json").read_text())
-            online = {e["epoch"]: e["train_loss_online"] for e in h["epochs"]}
-            for ep in plan.stage_epochs:
-                path = Path(r["dir"]) / "checkpoints" / f"epoch_{ep:02d}.pt"
-                if path.is_file():  # a diverged run has no checkpoints after divergence
-                    entries.append((r, ep, load_checkpoint(path)[0], online.get(ep)))
-        if not entries:
-            continue
-        models = [e[2] for e in entries]
-        ev = {
-            name: _evaluate(models, sets[name])
-            for name in ("train", "validation", "long", "very_long", "zigzag")
-        }
-        for i, (r, ep, model, online) in enumerate(entries):
-            stage_rows.append(
-                {
-                    "cell": cell,
-                    "run": r["run"],
-                    "seed": r["seed"],
-                    "epoch": ep,
-                    "train_loss": ev["train"][i]["loss"],
-                    "validation_loss": ev["validation"][i]["loss"],
-                    "long_loss": ev["long"][i]["loss"],
-                    "train_loss_online": online,
-                    "very_long_fpf": ev["very_long"][i]["fpf"],
-                    "very_long_fully_right": ev["very_long"][i]["fully_right"],
-                }
-            )
-            for k, fpf in enumerate(ev["zigzag"][i]["fpfs"]):
-                zig_rows.append(
-                    {
-                        "cell": cell,
-                        "run": r["run"],
-                        "epoch": ep,
-                        "j": zig_j[k],
-                        "length": len(sets["zigzag"][k]),
-                        "fpf": fpf,
-                    }
-                )
-            for f in classify_failures(model, sets["zigzag"], "zigzag"):
-                fail_rows.append(
-                    {
-                        "cell": cell,
-                        "run": r["run"],
-                        "epoch": ep,
-                        "sequence": f["sequence"],
-                        "j": zig_j[f["sequence"]],
-                        "position": f["position"],
-                        "depth": f["depth"],
-                        "peak": f["peak"],
-                        "class": f["class"],
-                    }
-                )
-    write_csv(res / "stage_models.csv", STAGE_COLUMNS, stage_rows)
-    write_csv(res / "zigzag.csv", ZIGZAG_COLUMNS, zig_rows)
-    write_csv(res / "failures.csv", FAILURE_COLUMNS, fail_rows)
-
-    written = []
-    for module in (table1, table2, fig1, fig2, fig3, failure_modes, report):
-        written += module.make(out)
-    return written
+    stage_rows, zig_rows = [], []
+    for i, (r, ep, _, rec) in enumerate(entries):
+        stage_rows.append({
+            "cell": r["cell"], "run": r["run"], "seed": r["seed"], "epoch": ep,
+            "train_loss": losses["train"][i], "validation_loss": losses["validation"][i],
+            "long_loss": losses["long"][i], "train_loss_online": rec.get("train_loss_online"),
+            "very_long_fpf": very_long[i]["fpf"],
+            "very_long_fully_right": very_long[i]["fully_right"],
+        })
+        for k, fpf in enumerate(zig[i]["fpfs"]):
+            zig_rows.append({"cell": r["cell"], "run": r["run"], "epoch": ep, "j": zig_j[k],
+                             "length": len(sets["zigzag"][k]), "fpf": fpf})
+    return stage_rows, zig_rows
 
 
 __all__ = ["PLANS", "PROFILES", "Plan", "reproduce", "select_runs"]

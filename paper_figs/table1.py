@@ -46,7 +46,7 @@ def compute(rows: list[dict]) -> list[dict]:
     return out
 
 
-def markdown(table: list[dict]) -> str:
+def markdown(table: list[dict], n_very_long: int = 100) -> str:
     head = "| Model | Training | Validation | Long | Very Long (FPF) |\n|---|---|---|---|---|\n"
     lines = []
     for cell in CELLS:
@@ -66,16 +66,19 @@ def markdown(table: list[dict]) -> str:
         )
     note = (
         "\nAccuracy: % of sequences with every token right. Very Long: mean First Point of "
-        "Failure over the 100 sequences; a maximum of `none` means the best model did not fail.\n"
+        f"Failure over the {n_very_long} sequences; a maximum of `none` means the best model did "
+        "not fail.\n"
     )
     return head + "\n".join(lines) + "\n" + note
 
 
 def make(root) -> list[Path]:
     root = Path(root)
-    table = compute(read_csv(results_dir(root) / "best_models.csv"))
+    rows = read_csv(results_dir(root) / "best_models.csv")
+    table = compute(rows)
+    n = next((int(r["n"]) for r in rows if r["set"] == "very_long"), 100)
     write_csv(root / "table1.csv", ("cell", "set", "mean", "min", "max"), table)
-    write_text_atomic(root / "table1.md", markdown(table))
+    write_text_atomic(root / "table1.md", markdown(table, n))
     return [root / "table1.csv", root / "table1.md"]
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from counting.checkpoint import load_checkpoint
 from counting.fileformat import write_json_atomic, write_text_atomic
+from counting.paths import declare_paths
 
 
 def register(sub) -> None:
@@ -15,13 +16,19 @@ def register(sub) -> None:
         "very long): increments/decrements by depth, drift, gate saturation, and the class of "
         "each sequence's first failure (early, at-zero, depth-dependent, other). Prints a "
         "summary; writes PNG plots, summary.txt and diagnosis.json with --out.")
-    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("checkpoint", metavar="CKPT",
+                   help="a checkpoint file (format counting-rnns/1): best.pt or "
+                   "checkpoints/epoch_NN.pt of a run, or one written by `counting construct`")
     p.add_argument("--data", default=None,
                    help="directory written by `counting data`: probe on its zigzag.txt and "
                    "very_long.txt (plus generated nested words); default: probe sets generated "
                    "from a fixed seed")
-    p.add_argument("--out", default=None, help="directory for the plots and the report")
-    p.add_argument("--json", dest="json_out", default=None, help="write the JSON report here")
+    p.add_argument("--out", default=None,
+                   help="directory to write the PNG plots, summary.txt and diagnosis.json to")
+    p.add_argument("--json", dest="json_out", metavar="FILE", default=None,
+                   help="also write the JSON report to this file")
+    declare_paths(p, input_files=("checkpoint",), input_dirs=("data",), output_dirs=("out",),
+                  output_files=("json_out",))
     p.set_defaults(func=run)
 
 
@@ -31,6 +38,10 @@ def run(args) -> int:
 
     model, meta = load_checkpoint(args.checkpoint)
     sets = load_probe_sets(args.data) if args.data else None
+    if model.hidden_size == 1:
+        from counting.firstrun import warm_cells
+
+        warm_cells()  # the traces run in counting.unrolled's kernels
     rep = diagnose(model, sets, out_dir=args.out, progress=True)
     rep["checkpoint"] = str(args.checkpoint)
     if "epoch" in meta:

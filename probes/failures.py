@@ -15,6 +15,11 @@ depth 0, up to and including t). With the ')' output o1 = out[t, 1] > 0.5:
 
 (When the ')' output is wrong the first three cases are exhaustive.) Note that by this
 rule a failure while the depth is still rising (d = P) counts as depth-dependent.
+
+The classes explain a failure by how a counter errs, so they assume there is one. A model
+whose counter does not move, or that classifies nothing right (every probe sequence fails
+at its first token), gets the verdict `no counter` instead (`no_counter_reason`); its
+failure records and class counts are kept as they are.
 """
 
 from __future__ import annotations
@@ -33,7 +38,10 @@ EXPLANATION = {
     "depends on the counter's value",
     "other": "failures not explained by the counter (the '(' output, or NaN outputs)",
     "no failure": "every probe sequence is classified right at every token",
+    "no counter": "there is no counter to diagnose, so no failure class applies (the "
+    "classes assume a counter that errs)",
 }
+NO_COUNTER = "no counter"
 
 
 def classify(out_t: np.ndarray, d: int, peak: int) -> str:
@@ -55,25 +63,33 @@ def peak_since_zero(depth: np.ndarray, t: int) -> int:
     return int(depth[start : t + 1].max())
 
 
-def classify_failures(model, seqs, set_name: str = "zigzag", tr=None) -> list[dict]:
+def classify_failures(model, seqs, set_name: str = "zigzag", tr=None, out=None) -> list[dict]:
     """First failure of every failing sequence of `seqs`, classified.
 
     Returns [{"set", "sequence" (index in seqs), "position" (0-based index of the first
     wrong token = FPF), "depth" (true depth after it), "peak", "class"}], in sequence
     order; sequences with every token right have no record. `tr` may pass a precomputed
-    `trace_batch(model, seqs)` to save its cost.
+    `trace_batch(model, seqs)` to save its cost, or `out` just the model's outputs
+    (B, T, 2) (T = the longest sequence; positions past a sequence's end are ignored).
     """
     seqs = list(seqs)
     if not seqs:
         return []
-    if tr is None:
-        tr = trace_batch(model, seqs)
     true = true_counter(model.cell, seqs)  # (B, T)
-    out = tr["out"]
+    if out is None:
+        if tr is None:
+            tr = trace_batch(model, seqs)
+        out, mask = tr["out"], tr.mask
+    else:
+        out = np.asarray(out, dtype=np.float64)
+        if out.shape != (*true.shape, 2):
+            raise ValueError(f"out must have shape {(*true.shape, 2)}, got {out.shape}")
+        lengths = np.array([len(s) for s in seqs])
+        mask = np.arange(true.shape[1]) < lengths[:, None]
     pred = out > THRESHOLD
     target1 = true > 0
     wrong = (~pred[..., 0]) | (pred[..., 1] != target1) | ~np.all(np.isfinite(out), axis=-1)
-    wrong &= tr.mask
+    wrong &= mask
     records = []
     for b in np.flatnonzero(wrong.any(axis=1)):
         t = int(np.argmax(wrong[b]))
@@ -94,8 +110,25 @@ def summarize_classes(failures) -> dict:
     return counts
 
 
-def verdict(summary: dict) -> str:
-    """The dominant class of a summary, or "no failure"; ties go to the first in CLASSES."""
+def no_counter_reason(unit_step, failures, n_sequences: int) -> str | None:
+    """Why a model has no counter to diagnose, or None when it has one.
+
+    unit_step: the measured unit step (`probes.counter.step_summary`; NaN or None when the
+    counting variable does not move); failures: the first-failure records of all
+    `n_sequences` probe sequences."""
+    if unit_step is None or not np.isfinite(unit_step):
+        return "its counter does not move (no step on '(' at low depth)"
+    if n_sequences and len(failures) == n_sequences and all(
+            f["position"] == 0 for f in failures):
+        return "it classifies nothing right (every probe sequence fails at its first token)"
+    return None
+
+
+def verdict(summary: dict, no_counter: str | None = None) -> str:
+    """The dominant class of a summary, or "no failure"; ties go to the first in CLASSES.
+    "no counter" when `no_counter` (a reason from `no_counter_reason`) is given."""
+    if no_counter:
+        return NO_COUNTER
     total = sum(summary.get(c, 0) for c in CLASSES)
     if total == 0:
         return "no failure"

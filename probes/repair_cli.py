@@ -4,6 +4,7 @@ nearest exact counter to a trained model (`constructions.repair`), checked by `v
 from __future__ import annotations
 
 from counting.options import int_in
+from counting.paths import declare_paths
 
 DEFAULT_MAX_LENGTH = 10_000
 
@@ -27,6 +28,8 @@ def register(sub) -> None:
     p.add_argument("--max-length", type=int_in(2), default=DEFAULT_MAX_LENGTH,
                    help=f"verify every Dyck word up to this length (default "
                    f"{DEFAULT_MAX_LENGTH:,})")
+    declare_paths(p, input_files=("checkpoint",), input_dirs=("data",),
+                  output_files=("out", "json_out"))
     p.set_defaults(func=run)
 
 

@@ -19,7 +19,8 @@ Keys (floats that are undefined, e.g. the ratio of a dead counter, are JSON null
                         not started - e.g. a model that fails at token 0 never counted)
     summary             {"early", "at-zero", "depth-dependent", "other"} over all sets
     summary_by_set      {set: the same}
-    verdict             dominant class, or "no failure"
+    verdict             dominant class, "no failure", or "no counter" (a counter that does
+                        not move, or a model that classifies nothing right)
     evidence            {"ratio", "drift_per_token", "forget_shortfall" (LSTM: 1 - median f),
                          "update_shortfall" (GRU: 1 - median z), "w_hh_minus_1" (ReLU)}
     verdict_text        one sentence naming the class and the evidence
@@ -37,7 +38,14 @@ from tqdm.auto import tqdm
 from counting.dyck import DyckError, validate
 from counting.models import dtype_name
 from probes.counter import drift_summary, step_summary
-from probes.failures import EXPLANATION, classify_failures, summarize_classes, verdict
+from probes.failures import (
+    EXPLANATION,
+    NO_COUNTER,
+    classify_failures,
+    no_counter_reason,
+    summarize_classes,
+    verdict,
+)
 from probes.linear_probe import depth_probe_text, fit_depth_probe
 from probes.probesets import default_probe_sets
 from probes.reference import reference_trace
@@ -120,8 +128,16 @@ def verdict_text(rep: dict) -> str:
     names = {"forget_shortfall": "forget-gate shortfall 1 - f", "w_hh_minus_1": "W_hh - 1",
              "update_shortfall": "update-gate shortfall 1 - z"}
     parts += [f"{names[k]} = {_fmt(ev[k], '.3g')}" for k in names if k in ev]
+    if v == NO_COUNTER:
+        why = no_counter_reason(rep["unit_step"], rep["failures"], _n_sequences(rep))
+        return (f"{v}: {why}; {EXPLANATION[v]}. {n} first failures are recorded; "
+                + ", ".join(parts) + ".")
     head = v if v == "no failure" else f"{v} ({s[v]} of {n} first failures)"
     return f"{head}: {EXPLANATION[v]}; " + ", ".join(parts) + "."
+
+
+def _n_sequences(rep: dict) -> int:
+    return sum(s["n"] for s in rep["sets"].values())
 
 
 def diagnose(model, sets=None, out_dir=None, progress: bool = False) -> dict:
@@ -134,7 +150,7 @@ def diagnose(model, sets=None, out_dir=None, progress: bool = False) -> dict:
     cell = model.cell
     traces, unit = {}, None
     for name, seqs in tqdm(sets.items(), desc="probe", unit="set", disable=not progress):
-        traces[name] = trace_batch(model, seqs, unit)
+        traces[name] = trace_batch(model, seqs, unit, progress=progress)
         unit = traces[name].unit
     probe = fit_depth_probe(traces.values())
     if model.hidden_size > 1 and probe.defined:  # measure along u; hidden size 1: raw counter
@@ -172,7 +188,8 @@ def diagnose(model, sets=None, out_dir=None, progress: bool = False) -> dict:
                "failures": sum(rep["summary_by_set"][name].values())}
         for name, seqs in sets.items()
     }
-    rep["verdict"] = verdict(rep["summary"])
+    rep["verdict"] = verdict(rep["summary"],
+                             no_counter_reason(rep["unit_step"], failures, _n_sequences(rep)))
     rep["evidence"] = _evidence(model, rep)
     rep["verdict_text"] = verdict_text(rep)
     if out_dir is not None:

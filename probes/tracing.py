@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from counting.dyck import depth_profile, tokens
+from counting.dyck import DyckError, tokens, validate
 from probes.unroll import CELL_KEYS, COUNTER_KEY, unroll
 
 
@@ -138,11 +138,13 @@ def _check(seqs) -> list[str]:
     return seqs
 
 
-def trace_batch(model, seqs, unit: int | None = None) -> Trace:
+def trace_batch(model, seqs, unit: int | None = None, progress: bool = False) -> Trace:
     """Trace a batch of bracket strings -> a batched Trace with arrays (B, T, ...).
 
-    Sequences need not be balanced (prefixes are fine); every character must be a bracket.
-    `unit` picks the counter unit for H > 1 (default: best correlated with depth).
+    Sequences need not be balanced (prefixes of Dyck-1 words are fine: a trace of a prefix
+    is useful), but every character must be a bracket and the depth must never go below 0
+    (DyckError naming the sequence and position otherwise). `unit` picks the counter unit
+    for H > 1 (default: best correlated with depth). `progress`: a bar on long work.
     """
     seqs = _check(seqs)
     lengths = np.array([len(s) for s in seqs], dtype=np.int64)
@@ -150,13 +152,16 @@ def trace_batch(model, seqs, unit: int | None = None) -> Trace:
     tok = np.full((B, T), -1, dtype=np.int8)
     depth = np.full((B, T), -1, dtype=np.int64)
     for b, s in enumerate(seqs):
+        try:
+            depth[b, : len(s)] = validate(s, balanced=False)
+        except DyckError as err:
+            raise DyckError(f"sequence {b}: {err}" if B > 1 else str(err)) from None
         tok[b, : len(s)] = tokens(s)
-        depth[b, : len(s)] = depth_profile(s)
-    raw = unroll(model, tok)
+    raw = unroll(model, tok, progress)
     pad = np.arange(T)[None, :] >= lengths[:, None]  # (B, T)
     arrays = {}
     for k in (*CELL_KEYS[model.cell], "out"):
-        v = raw[k].astype(np.float64)
+        v = raw[k].astype(np.float64, copy=False)  # unroll's arrays are ours to change
         v[pad] = np.nan
         arrays[k] = v
     arrays["token"] = tok
@@ -165,10 +170,12 @@ def trace_batch(model, seqs, unit: int | None = None) -> Trace:
     return Trace(model.cell, arrays, lengths, True, unit, dtype)
 
 
-def trace(model, seq: str, unit: int | None = None) -> Trace:
-    """Trace one bracket string -> Trace with arrays (T, ...). See the module docstring."""
+def trace(model, seq: str, unit: int | None = None, progress: bool = False) -> Trace:
+    """Trace one bracket string (a Dyck-1 word or a prefix of one) -> Trace with arrays
+    (T, ...). See the module docstring. A word of 10^6 tokens took 0.2-1.1 s
+    for a hidden-size-1 model (`probes.unroll`)."""
     if not isinstance(seq, str):
         raise TypeError(f"trace takes one bracket string, got {type(seq).__name__}")
     if not seq:
         raise ValueError("cannot trace an empty sequence")
-    return trace_batch(model, [seq], unit).sequence(0)
+    return trace_batch(model, [seq], unit, progress).sequence(0)

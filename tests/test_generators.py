@@ -9,6 +9,7 @@ from counting.dyck import DyckError, depth_profile, is_dyck
 from counting.generators import (
     _inside_table,
     conditioned_pcfg_word,
+    conditioned_pcfg_words,
     count_dyck_words,
     nested,
     pcfg_word,
@@ -182,3 +183,73 @@ def test_generators_are_deterministic_per_seed():
     assert pcfg_words(np.random.default_rng(5), 50, 2, 50) != pcfg_words(
         np.random.default_rng(6), 50, 2, 50
     )
+
+
+# ------------------------------------------- compiled list samplers vs the Python samplers
+def reference_pcfg_words(rng, n, min_len, max_len, exclude=frozenset()):
+    """The scalar loop the compiled `pcfg_words` replaces: `pcfg_word` until n accepted."""
+    seen, out = set(), []
+    while len(out) < n:
+        w = pcfg_word(rng, max_len)
+        if len(w) >= min_len and w not in seen and w not in exclude:
+            seen.add(w)
+            out.append(w)
+    return out
+
+
+def reference_conditioned_words(rng, count, n, exclude=frozenset()):
+    seen, out = set(), []
+    while len(out) < count:
+        w = conditioned_pcfg_word(rng, n)
+        if w not in seen and w not in exclude:
+            seen.add(w)
+            out.append(w)
+    return out
+
+
+@given(seeds, st.integers(2, 40), st.integers(0, 60), st.integers(1, 300))
+@settings(max_examples=40, deadline=None)
+def test_pcfg_words_equal_the_scalar_sampler_and_leave_the_same_state(seed, lo, span, n):
+    hi = lo + span
+    n = min(n, count_dyck_words(lo + lo % 2, hi) // 2)
+    exclude = set(reference_pcfg_words(np.random.default_rng(seed + 1), min(n, 3), lo, hi))
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    assert pcfg_words(a, n, lo, hi, exclude=exclude) == reference_pcfg_words(b, n, lo, hi,
+                                                                            exclude)
+    assert a.random() == b.random()  # the generator is left where the scalar loop leaves it
+
+
+def test_pcfg_words_retry_paths_give_the_same_words(monkeypatch):
+    import counting.generators as g
+
+    # tiny batches: words that need more uniforms than a batch, or a deeper stack than its
+    # capacity, make the sampler retry with more; the words must not change
+    monkeypatch.setattr(g, "_PCFG_BATCH", (8, 4))
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    assert g.pcfg_words(a, 200, 20, 100) == reference_pcfg_words(b, 200, 20, 100)
+    assert a.random() == b.random()
+
+
+def test_paper_short_and_long_sets_equal_the_scalar_sampler():
+    a, b = np.random.default_rng(0), np.random.default_rng(0)
+    assert pcfg_words(a, 2_000, 2, 50) == reference_pcfg_words(b, 2_000, 2, 50)
+    assert pcfg_words(a, 300, 52, 100) == reference_pcfg_words(b, 300, 52, 100)
+    assert a.random() == b.random()
+
+
+@given(seeds, st.integers(0, 150), st.integers(1, 6))
+@settings(max_examples=40, deadline=None)
+def test_conditioned_words_equal_the_scalar_sampler_and_leave_the_same_state(seed, half, count):
+    n = 2 * half
+    count = min(count, count_dyck_words(n, n))
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    assert conditioned_pcfg_words(a, count, n) == reference_conditioned_words(b, count, n)
+    assert a.random() == b.random()
+
+
+def test_conditioned_words_at_the_paper_length_equal_the_scalar_sampler():
+    a, b = np.random.default_rng(2), np.random.default_rng(2)
+    first = reference_conditioned_words(np.random.default_rng(9), 2, 1000)
+    assert conditioned_pcfg_words(a, 5, 1000, exclude=set(first)) == (
+        reference_conditioned_words(b, 5, 1000, exclude=set(first)))
+    assert a.random() == b.random()

@@ -150,3 +150,118 @@ def test_figure_modules_run_alone(smoke_run, capsys):
     assert run_module(fig3.make, [str(out)]) == 0
     assert "fig3.png" in capsys.readouterr().out
     assert run_module(fig3.make, [str(out / "nowhere")]) == 2
+
+
+# ----------------------------------------------------- what the fast paths must not change
+def _stage_models(out):
+    from counting.checkpoint import load_checkpoint
+
+    rows = list(csv.DictReader(open(out / "results" / "stage_models.csv")))
+    sel = json.loads((out / "results" / "selection.json").read_text())
+    dirs = {(c, r["run"]): r["dir"] for c in sel["cells"] for r in sel["cells"][c]}
+    paths = [f"{dirs[r['cell'], int(r['run'])]}/checkpoints/epoch_{int(r['epoch']):02d}.pt"
+             for r in rows]
+    return rows, [load_checkpoint(p)[0] for p in paths]
+
+
+def test_failures_equal_the_probes_own_trace(smoke_run):
+    """failures.csv is computed from stacked outputs; the probes' per-model trace (the path
+    before) must give the same rows."""
+    from probes import classify_failures
+
+    out, _ = smoke_run
+    rows, models = _stage_models(out)
+    zig = [line.split(",")[0] for line in (out / "data" / "zigzag.txt").read_text().split()]
+    expected = []
+    for r, m in zip(rows, models):
+        for f in classify_failures(m, zig, "zigzag"):
+            expected.append([r["cell"], r["run"], r["epoch"], str(f["sequence"]),
+                             str(zig[f["sequence"]].index(")")), str(f["position"]),
+                             str(f["depth"]), str(f["peak"]), f["class"]])
+    got = [list(r.values()) for r in csv.DictReader(open(out / "results" / "failures.csv"))]
+    assert got == expected and len(got) > 0
+
+
+def test_stage_losses_read_from_history_equal_a_fresh_evaluation(smoke_run):
+    from counting.engine import evaluate_many
+
+    out, _ = smoke_run
+    rows, models = _stage_models(out)
+    for name in ("train", "validation", "long"):
+        words = [line.split(",")[0] for line in (out / "data" / f"{name}.txt").read_text().split()]
+        fresh = [m["loss"] for m in evaluate_many(models, words)]
+        assert [float(r[f"{name}_loss"]) for r in rows] == fresh  # bit for bit
+
+
+def test_report_and_data_json_say_the_data_was_generated(smoke_run):
+    out, _ = smoke_run
+    record = json.loads((out / "results" / "data.json").read_text())
+    assert record["source"] == "generated" and record["profile"] == "smoke"
+    assert record["sets"]["very_long"]["n"] == 6
+    report = (out / "report.md").read_text()
+    assert "Data: generated (`counting data --profile smoke --seed 0`" in report
+    assert record["sha256"][:12] in report
+
+
+def test_reproduction_on_given_data_equals_the_generated_one(smoke_run, tmp_path):
+    """The same sets given as a directory: the sweep is reused (same data fingerprint) and
+    every result is the same; only the report's data paragraph differs."""
+    import shutil
+
+    from paper_figs.data_source import given_data
+
+    out, _ = smoke_run
+    given = tmp_path / "given"
+    shutil.copytree(out / "data", given)
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    reproduce(copy, "smoke", seed=0, progress=False, data=given_data(given),
+              figure_process=False)
+    for name in ("best_models.csv", "stage_models.csv", "zigzag.csv", "failures.csv"):
+        assert (copy / "results" / name).read_text() == (out / "results" / name).read_text()
+    for name in ("table1.csv", "table2.csv", "failure_modes.csv"):
+        assert (copy / name).read_text() == (out / name).read_text()
+    record = json.loads((copy / "results" / "data.json").read_text())
+    assert record["source"] == "given" and record["path"] == str(given)
+    assert record["sha256"] == json.loads((out / "results" / "data.json").read_text())["sha256"]
+    ours = (copy / "report.md").read_text().splitlines()
+    theirs = (out / "report.md").read_text().splitlines()
+    differ = [(a, b) for a, b in zip(ours, theirs) if a != b]
+    assert len(ours) == len(theirs) and len(differ) == 1
+    assert differ[0][0].startswith(f"Data: loaded from `{given}`")
+
+
+def test_given_data_errors_are_one_line(tmp_path, capsys):
+    from counting.cli import main
+
+    assert main(["reproduce", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such data directory" in capsys.readouterr().err
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "train.txt").write_text("(),10\n")
+    assert main(["reproduce", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "validation.txt: required set file is missing" in err
+    assert not (tmp_path / "o").exists()  # nothing started
+
+
+def test_figure_worker_inline_raises_the_figures_error(tmp_path):
+    from paper_figs import fig2
+    from paper_figs.figure_worker import FigureWorker
+
+    with FigureWorker(enabled=False) as figures, pytest.raises(FileNotFoundError):
+        figures.submit(fig2, tmp_path)()
+
+
+@pytest.mark.slow
+def test_figure_worker_process_draws_and_raises(smoke_run, tmp_path):
+    from paper_figs import fig2
+    from paper_figs.figure_worker import FigureWorker
+
+    out, _ = smoke_run
+    with FigureWorker() as figures:
+        assert figures.pool is not None
+        missing = figures.submit(fig2, tmp_path)
+        drawn = figures.submit(fig2, out)
+        with pytest.raises(FileNotFoundError):
+            missing()
+        assert drawn() == [out / "fig2.png"]

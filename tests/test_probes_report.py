@@ -178,7 +178,8 @@ def test_cli_diagnose_on_a_briefly_trained_model(cell, tmp_path, capsys):
     rep = json.loads((tmp_path / "r.json").read_text())
     assert rep["cell"] == cell and rep["epoch"] in (1, 2)
     assert set(rep["sets"]) == {"zigzag", "very_long", "nested"}
-    assert rep["verdict"] in ("early", "at-zero", "depth-dependent", "other", "no failure")
+    assert rep["verdict"] in ("early", "at-zero", "depth-dependent", "other", "no failure",
+                              "no counter")
     n_fail = sum(rep["summary"].values())
     assert n_fail == len(rep["failures"])
     assert rep["unit_step"] is None or np.isfinite(rep["unit_step"])
@@ -197,6 +198,9 @@ def test_a_model_that_never_counts_fails_on_the_first_open():
     n = sum(map(len, sets.values()))
     assert rep["summary"]["depth-dependent"] == n == rep["failures_on_open"]
     assert all(f["position"] == 0 and f["depth"] == f["peak"] == 1 for f in rep["failures"])
+    # it classifies nothing right: no class that assumes a counter is its verdict
+    assert rep["verdict"] == "no counter"
+    assert "classifies nothing right" in rep["verdict_text"]
 
 
 def test_a_failing_distance_from_ideal_does_not_sink_the_report(monkeypatch):

@@ -197,11 +197,14 @@ def test_sweep_command(tmp_path, sets, capsys):
     assert "summary.csv" in capsys.readouterr().out
     rows = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert [(r["cell"], r["run"]) for r in rows] == [("gru", 0), ("relu", 0)]
-    for bad, msg in ((["--cells", "lstm,tanh"], "--cells"), (["--runs", "1,x"], "--runs"),
-                     (["--runs", "1,2"], "2 counts for 3 cells")):
-        args = _parse(["--data", str(data), "--out", str(tmp_path / "t"), *bad])
-        with pytest.raises(ValueError, match=msg):
-            args.func(args)
+    for bad in (["--cells", "lstm,tanh"], ["--runs", "1,x"], ["--runs", "1,0"],
+                ["--cells", "lstm,lstm"]):  # rejected when the command line is parsed
+        with pytest.raises(SystemExit):
+            _parse(["--data", str(data), "--out", str(tmp_path / "t"), *bad])
+        assert ("--cells" if "--cells" in bad else "--runs") in capsys.readouterr().err
+    args = _parse(["--data", str(data), "--out", str(tmp_path / "t"), "--runs", "1,2"])
+    with pytest.raises(ValueError, match="2 counts for 3 cells"):
+        args.func(args)
 
 
 KILLED = textwrap.dedent("""

@@ -136,9 +136,7 @@ def test_a_run_starts_from_the_init_it_records(tmp_path, sets):
 ])
 def test_bad_option_values_are_one_line_parse_errors(argv, message, data_dir, tmp_path, capsys):
     for cmd in (["train", "--cell", "lstm"], ["sweep"]):
-        with pytest.raises(SystemExit) as e:
-            main([*cmd, "--data", str(data_dir), "--out", str(tmp_path / "x"), *argv])
-        assert e.value.code == 2
+        assert main([*cmd, "--data", str(data_dir), "--out", str(tmp_path / "x"), *argv]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith(f"counting {cmd[0]}: error: ")
         assert message in err
@@ -274,9 +272,7 @@ def test_train_lengths_default_is_the_paper_profile_and_ranges_are_honoured(tmp_
     ("2:50", "expected a length range A-B, got '2:50'"),
 ])
 def test_bad_train_lengths_are_one_line_errors(bad, message, tmp_path, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["data", "--out", str(tmp_path / "d"), "--train-lengths", bad])
-    assert e.value.code == 2
+    assert main(["data", "--out", str(tmp_path / "d"), "--train-lengths", bad]) == 2
     err = capsys.readouterr().err
     assert err == f"counting data: error: argument --train-lengths: {message}\n"
     with pytest.raises(ValueError, match="2 <= A <= B"):

@@ -4,24 +4,8 @@ from __future__ import annotations
 
 from counting.commands.train import add_training_options, option_values
 from counting.models import CELLS
-
-
-def _cells(text: str) -> tuple[str, ...]:
-    cells = tuple(c.strip() for c in text.split(",") if c.strip())
-    bad = [c for c in cells if c not in CELLS]
-    if bad or not cells:
-        raise ValueError(f"--cells: expected a comma list of {', '.join(CELLS)}, got {text!r}")
-    return cells
-
-
-def _runs(text: str) -> tuple[int, ...]:
-    try:
-        runs = tuple(int(r) for r in text.split(","))
-    except ValueError:
-        raise ValueError(f"--runs: expected comma-separated integers, got {text!r}") from None
-    if any(r < 0 for r in runs):
-        raise ValueError(f"--runs: counts must be >= 0, got {text!r}")
-    return runs
+from counting.options import choice_list, int_in, int_list, positive_int, seed_int
+from counting.paths import declare_paths
 
 
 def register(sub) -> None:
@@ -31,41 +15,76 @@ def register(sub) -> None:
         "--seed, writing OUT/<cell>/run_<NN>/ as `counting train` does plus OUT/summary.csv "
         "and summary.json. Run the same command again to finish an interrupted sweep.",
     )
-    p.add_argument("--out", required=True, help="sweep directory to write")
-    p.add_argument("--cells", default="lstm,relu,gru", help="cells (default lstm,relu,gru)")
-    p.add_argument("--runs", default="10,30,10",
-                   help="runs per cell, one count per cell or one for all (default 10,30,10)")
-    p.add_argument("--seed", type=int, default=0, help="sweep seed (default 0)")
-    p.add_argument("--jobs", type=int, default=None,
-                   help="threads for the fast engine (default: all cores)")
+    p.add_argument("--out", required=True,
+                   help="sweep directory to write (an existing one is resumed)")
+    p.add_argument("--cells", type=choice_list(CELLS, "cell"), default=("lstm", "relu", "gru"),
+                   help="comma list of cells among lstm, relu, gru (default lstm,relu,gru)")
+    p.add_argument("--runs", type=int_list(positive_int, "run count"), default=(10, 30, 10),
+                   help="runs per cell, each >= 1: one count per cell or one for all "
+                   "(default 10,30,10)")
+    p.add_argument("--seed", type=seed_int, default=0,
+                   help="sweep seed, an integer >= 0; run r of cell c gets the init seed "
+                   "counting.sweep.run_seed(seed, c, r) (default 0)")
+    p.add_argument("--jobs", type=positive_int, default=None,
+                   help="threads for the fast engine, >= 1 (default: all cores)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                   help="cpu = the numba engine (default); cuda = counting.gpu's sweep, "
-                   "which writes its own summary (see its documentation)")
+                   help="cpu = the numba engine (default); cuda = counting.gpu's sweep on a "
+                   "CUDA GPU, for thousands of seeds: it writes a compact OUT/summary.csv "
+                   "(seed, best epoch, very-long FPF, failure verdict) and needs a "
+                   "very_long.txt in DATA")
     gpu = p.add_argument_group("--device cuda only")
-    gpu.add_argument("--block-size", type=int, default=None,
-                     help="CUDA threads per block (default: chosen from the number of runs)")
+    gpu.add_argument("--block-size", type=int_in(1, 1024), default=None,
+                     help="CUDA threads per block, 1 to 1024 (default: chosen from the number "
+                     "of runs)")
     gpu.add_argument("--curves", action="store_true",
                      help="also write OUT/curves.npz (validation loss of every run and epoch)")
     gpu.add_argument("--run-dirs", action="store_true",
                      help="also write OUT/<cell>/run_NN/{history.json,best.pt} for every run")
     add_training_options(p)
+    declare_paths(p, output_dirs=("out",))
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    if args.device == "cuda":
-        from counting.gpu.sweep import run_cli
-
-        return run_cli(args)
-    from counting.sweep import run_sweep
-
-    cells = _cells(args.cells)
-    runs = _runs(args.runs)
+def _counts(cells: tuple[str, ...], runs: tuple[int, ...]) -> tuple[int, ...]:
     if len(runs) == 1:
         runs = runs * len(cells)
     if len(runs) != len(cells):
         raise ValueError(f"--runs gives {len(runs)} counts for {len(cells)} cells")
-    rows = run_sweep(args.data, args.out, cells=cells, runs=runs, epochs=args.epochs,
+    return runs
+
+
+def _require_gpu() -> None:
+    """A one-line error when the GPU path cannot run here."""
+    from counting.gpu.device import availability
+
+    try:
+        ok, why = availability()
+    except Exception as err:  # noqa: BLE001 - any failure to reach CUDA is the same answer
+        ok, why = False, f"{type(err).__name__}: {err}"
+    if not ok:
+        from counting.cli import UserError
+
+        raise UserError(f"--device cuda: no usable GPU here ({why}); use --device cpu")
+
+
+def run(args) -> int:
+    cells = tuple(args.cells)
+    runs = _counts(cells, tuple(args.runs))
+    if args.device == "cuda":
+        _require_gpu()
+        from counting.gpu.sweep import run_cli
+
+        return run_cli(args)
+    from counting.datasets import load_datasets
+    from counting.engine import supports
+    from counting.firstrun import warm_engine
+    from counting.sweep import run_sweep
+    from counting.training import EVAL_SETS
+
+    sets = load_datasets(args.data, EVAL_SETS, required=("train", "validation"))  # bad data first
+    if supports(cells[0], args.hidden_size, args.dtype) is None:
+        warm_engine("sweep", args.loss)  # compile before the bar starts: an honest ETA
+    rows = run_sweep(sets, args.out, cells=cells, runs=runs, epochs=args.epochs,
                      seed=args.seed, jobs=args.jobs, lr=args.lr, loss=args.loss,
                      dtype=args.dtype, hidden_size=args.hidden_size, **option_values(args))
     print(f"{'cell':<6}{'runs':>6}{'diverged':>10}{'median best val loss':>22}")

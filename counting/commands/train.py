@@ -9,20 +9,39 @@ from __future__ import annotations
 from counting.datasets import load_datasets
 from counting.inits import INITS
 from counting.models import CELLS
-from counting.options import float_in, nonnegative_float, positive_float, positive_int
+from counting.options import (
+    float_in,
+    int_in,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    seed_int,
+)
+from counting.paths import declare_paths
 from counting.training import OPTION_FIELDS, ReferenceBackend, TrainConfig, run_training
+
+MAX_HIDDEN = 8  # hidden units: the toolkit is about tiny counters (the paper uses 1)
 
 
 def add_training_options(p) -> None:
-    """Options shared by `train` and `sweep`."""
-    p.add_argument("--data", required=True, help="directory written by `counting data`")
-    p.add_argument("--epochs", type=int, default=30, help="epochs (default 30)")
-    p.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default: 0.01 LSTM/ReLU, 0.001 GRU)")
-    p.add_argument("--loss", choices=("mse", "bce"), default="mse", help="loss (default mse)")
+    """Options shared by `train` and `sweep` (their values are checked at parse time)."""
+    p.add_argument("--data", required=True,
+                   help="directory written by `counting data` (train.txt and validation.txt "
+                   "are required, long.txt is evaluated every epoch when present)")
+    p.add_argument("--epochs", type=positive_int, default=30,
+                   help="epochs, an integer >= 1 (default 30)")
+    p.add_argument("--lr", type=positive_float, default=None,
+                   help="Adam learning rate, a finite number > 0 (default: 0.01 for LSTM and "
+                   "ReLU, 0.001 for GRU, as in the paper)")
+    p.add_argument("--loss", choices=("mse", "bce"), default="mse",
+                   help="mse = mean squared error over the 2 outputs x tokens (the paper's); "
+                   "bce = binary cross-entropy (default mse)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
-                   help="floating-point type (default float64)")
-    p.add_argument("--hidden-size", type=int, default=1, help="hidden units (default 1)")
+                   help="floating-point type of the model (default float64; the fast engine "
+                   "needs float64)")
+    p.add_argument("--hidden-size", type=int_in(1, MAX_HIDDEN), default=1,
+                   help=f"hidden units, 1 to {MAX_HIDDEN} (default 1, the paper's; the fast "
+                   "engine needs 1)")
     g = p.add_argument_group("training options (defaults: the paper's online protocol)")
     g.add_argument("--init", choices=INITS, default="torch",
                    help="initial weights: torch = PyTorch's default init (default); irnn = "
@@ -45,6 +64,7 @@ def add_training_options(p) -> None:
     g.add_argument("--l1", type=nonnegative_float, default=0.0, metavar="L",
                    help="add L * sum|w| over all weights to the optimised loss (default 0); "
                    "recorded losses stay the data loss")
+    declare_paths(p, input_dirs=("data",))
 
 
 def option_values(args) -> dict:
@@ -55,9 +75,15 @@ def option_values(args) -> dict:
 def register(sub) -> None:
     p = sub.add_parser("train", help="train one model",
                        description="Online Adam training of one CounterRNN on DATA/train.txt.")
-    p.add_argument("--cell", choices=CELLS, required=True)
-    p.add_argument("--out", required=True, help="run directory to write")
-    p.add_argument("--seed", type=int, default=0, help="init seed (default 0)")
+    p.add_argument("--cell", choices=CELLS, required=True,
+                   help="the recurrent cell: lstm (nn.LSTM), relu (nn.RNN with ReLU) or gru "
+                   "(nn.GRU)")
+    p.add_argument("--out", required=True,
+                   help="run directory to write: history.json, best.pt, checkpoints/")
+    p.add_argument("--seed", type=seed_int, default=0,
+                   help="init seed, an integer >= 0; the shuffle order derives from it too "
+                   "(default 0)")
+    declare_paths(p, output_dirs=("out",))
     p.add_argument("--engine", choices=("fast", "reference"), default=None,
                    help="fast = numba kernels (the default where they apply: hidden size 1, "
                    "float64); reference = plain torch (any model; the oracle)")
@@ -72,6 +98,10 @@ def run(args) -> int:
     sets = load_datasets(args.data, ("train", "validation", "long"),
                          required=("train", "validation"))
     backend = _backend(args)
+    if backend.name == "fast":
+        from counting.firstrun import warm_engine
+
+        warm_engine("train", args.loss)  # compile before the bar starts: an honest ETA
     history = run_training(config, sets, args.out, backend_factory=backend)
     if history["diverged"]:
         print(f"run diverged at epoch {history['diverged_at_epoch']} (loss not finite)")
