@@ -37,7 +37,7 @@ def run(args) -> int:
     from constructions.repair import repair
     from counting.checkpoint import load_checkpoint, save_checkpoint
     from counting.fileformat import write_json_atomic
-    from probes.verify import verify
+    from probes import verify
 
     model, meta = load_checkpoint(args.checkpoint)
     sets = None

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from counting.options import int_in
+from counting.paths import declare_paths
 
 
 def register(sub) -> None:
@@ -14,21 +13,15 @@ def register(sub) -> None:
         "the largest length up to which the model is right on every word (a certificate, "
         "sound for the model as torch computes it) and a shortest word it gets wrong "
         "(replayed on the torch module). See docs/verify.md.")
-    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("checkpoint", metavar="CKPT",
+                   help="checkpoint to verify (as `counting train` or `construct` writes)")
     p.add_argument("--max-length", type=int_in(2), default=1000, metavar="N",
                    help="longest words considered (default 1000; at most 100000 for hidden "
                    "size 1, 10000 otherwise)")
     p.add_argument("--json", dest="json_out", default=None, metavar="FILE",
                    help="write the result as JSON here")
+    declare_paths(p, input_files=("checkpoint",), output_files=("json_out",))
     p.set_defaults(func=run)
-
-
-def _check_output(path: str) -> None:
-    parent = Path(path).resolve().parent
-    if not parent.is_dir():
-        raise ValueError(f"--json {path}: directory {parent} does not exist")
-    if Path(path).is_dir():
-        raise ValueError(f"--json {path}: is a directory")
 
 
 def run(args) -> int:
@@ -37,8 +30,6 @@ def run(args) -> int:
     from probes.worstcase import summary_line, verify
     from probes.worstcase.limits import check_max_length
 
-    if args.json_out:
-        _check_output(args.json_out)
     model, _ = load_checkpoint(args.checkpoint)
     check_max_length(model, args.max_length)
     result = verify(model, args.max_length, progress=True)

@@ -53,7 +53,9 @@ BASE = {
     "diagnose": ["diagnose", "{ckpt}", "--data", "{data}"],
     "reproduce": ["reproduce", "--out", "{new}/rep", "--profile", "smoke", "--jobs", "1",
                   "--data", "{data}"],
-    "repair": ["repair", "{ckpt}", "--out", "{new}/fixed.pt", "--max-length", "20"],
+    "repair": ["repair", "{ckpt}", "--out", "{new}/fixed.pt", "--max-length", "20",
+               "--data", "{data}"],
+    "verify": ["verify", "{ckpt}", "--max-length", "20"],
 }
 NUMBER = ["x", ""]  # not a number at all
 LR = ["nan", "inf", "-inf", "0", "-1", *NUMBER]
@@ -78,13 +80,15 @@ NUMERIC = {
     "diagnose": {},
     "reproduce": {"--seed": SEED, "--jobs": COUNT},
     "repair": {"--max-length": ["1", "0", "-2", *NUMBER]},
+    "verify": {"--max-length": ["1", "0", "-2", *NUMBER]},
 }
 OUT_DIRS = {"data": "--out", "train": "--out", "sweep": "--out", "diagnose": "--out",
             "reproduce": "--out"}
-OUT_FILES = {"eval": "--json", "diagnose": "--json", "construct": "--out", "repair": "--out"}
+OUT_FILES = {"eval": "--json", "diagnose": "--json", "construct": "--out", "repair": "--out",
+             "verify": "--json"}
 DATA_ARGS = {"train": "--data", "eval": "--data", "sweep": "--data", "diagnose": "--data",
              "reproduce": "--data", "repair": "--data"}
-CKPT_ARGS = {"eval": "{ckpt}", "diagnose": "{ckpt}", "repair": "{ckpt}"}
+CKPT_ARGS = {"eval": "{ckpt}", "diagnose": "{ckpt}", "repair": "{ckpt}", "verify": "{ckpt}"}
 
 # data directories where EVERY set file holds the same bad content (each command reads a
 # different subset of the files, so each hits the error on its first read)
@@ -164,6 +168,8 @@ def _cases() -> list[Case]:
             argv = base
             if cmd == "eval":
                 argv = with_option(base, "--json", "{new}/e.json")
+            if cmd == "verify":
+                argv = with_option(base, "--json", "{new}/v.json")
             if cmd == "diagnose":  # --json: no plots to draw first (--out: the real test)
                 argv = with_option(base, "--json", "{new}/d.json")
             out.append(Case(cmd, "disk full", argv,
@@ -227,6 +233,10 @@ EXTRA = [
          [*BASE["data"], "--from-authors", "{dir}"], r"Dyck1_Dataset_Suzgun_train_\.txt"),
     Case("data", "--from-authors missing", [*BASE["data"], "--from-authors", "{new}/nowhere"],
          r"nowhere: no such directory"),
+    Case("verify", "--max-length too large",
+         with_option(BASE["verify"], "--max-length", "1000000"), r"closed-form|nested"),
+    Case("repair", "a gru is refused", [*BASE["repair"][:1], "{ckpt_gru}",
+                                        *BASE["repair"][2:]], r"a GRU cannot count exactly"),
     Case("repair", "--json is the checkpoint",
          with_option(BASE["repair"], "--json", "{ckpt}"),
          r"cannot write .*model\.pt: it is also an input of this command"),
@@ -246,7 +256,10 @@ def world(tmp_path_factory):
     assert main(["data", "--out", str(data), "--profile", "smoke", "--seed", "1"]) == 0
     ckpt = base / "model.pt"
     assert main(["construct", "--cell", "relu", "--out", str(ckpt)]) == 0
-    places = {"data": data, "ckpt": ckpt, "file": base / "file.txt", "dir": base / "adir"}
+    assert main(["construct", "--cell", "gru", "--eps", "0.01",
+                 "--out", str(base / "gru.pt")]) == 0
+    places = {"data": data, "ckpt": ckpt, "file": base / "file.txt", "dir": base / "adir",
+              "ckpt_gru": base / "gru.pt"}
     places["file"].write_text("a regular file\n")
     places["dir"].mkdir()
     for name, (content, _) in BAD_DATA.items():

@@ -55,9 +55,7 @@ def test_corrupt_checkpoint(tmp_path, capsys):
 
 @pytest.mark.parametrize("n", ["1", "0", "-4", "ten"])
 def test_max_length_below_2_is_refused_at_parse_time(mismatched, n, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["verify", str(mismatched), "--max-length", n])
-    assert exc.value.code == 2
+    assert main(["verify", str(mismatched), "--max-length", n]) == 2
     assert "--max-length" in one_line_error(capsys)
 
 
@@ -67,7 +65,14 @@ def test_max_length_too_large_points_to_the_closed_form(mismatched, capsys):
     assert "nested_failure_depth" in err and "(34 tokens)" in err
 
 
-def test_json_into_a_missing_directory_is_refused_before_work(mismatched, tmp_path, capsys):
+def test_json_into_a_missing_directory_creates_it(mismatched, tmp_path):
+    # as every command's outputs (counting.fileformat.atomic_path creates parents)
     out = tmp_path / "missing" / "v.json"
-    assert main(["verify", str(mismatched), "--json", str(out)]) == 2
-    assert "does not exist" in one_line_error(capsys)
+    assert main(["verify", str(mismatched), "--json", str(out), "--max-length", "40"]) == 0
+    assert json.loads(out.read_text())["shortest_failure"]["length"] == 34
+
+
+def test_json_under_a_file_is_refused_before_work(mismatched, tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    assert main(["verify", str(mismatched), "--json", str(tmp_path / "f" / "v.json")]) == 2
+    assert "is a file, not a directory" in one_line_error(capsys)
