@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from counting.commands.train import add_training_options
 from counting.models import CELLS
 
@@ -49,10 +51,19 @@ def register(sub) -> None:
     gpu.add_argument("--run-dirs", action="store_true",
                      help="also write OUT/<cell>/run_NN/{history.json,best.pt} for every run")
     add_training_options(p)
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="train the runs as Ray tasks: without ADDRESS on the cluster in "
+                   "RAY_ADDRESS if set, else on a new local Ray instance with --jobs CPUs; "
+                   "with ADDRESS (HOST:PORT or auto) on that cluster. Needs "
+                   "pip install -e '.[ray]'")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.device == "cuda" and args.ray is not None:
+        from counting.ray_gpu import run_cli
+
+        return run_cli(args)
     if args.device == "cuda":
         from counting.gpu.sweep import run_cli
 
@@ -65,9 +76,15 @@ def run(args) -> int:
         runs = runs * len(cells)
     if len(runs) != len(cells):
         raise ValueError(f"--runs gives {len(runs)} counts for {len(cells)} cells")
-    rows = run_sweep(args.data, args.out, cells=cells, runs=runs, epochs=args.epochs,
-                     seed=args.seed, jobs=args.jobs, lr=args.lr, loss=args.loss,
-                     dtype=args.dtype, hidden_size=args.hidden_size)
+    executor = None
+    if args.ray is not None:
+        from counting.ray_executor import RayExecutor
+
+        executor = RayExecutor(args.ray, cpus=args.jobs)
+    with executor or contextlib.nullcontext():
+        rows = run_sweep(args.data, args.out, cells=cells, runs=runs, epochs=args.epochs,
+                         seed=args.seed, jobs=args.jobs, lr=args.lr, loss=args.loss,
+                         dtype=args.dtype, hidden_size=args.hidden_size, executor=executor)
     print(f"{'cell':<6}{'runs':>6}{'diverged':>10}{'median best val loss':>22}")
     for cell in cells:
         mine = [r for r in rows if r["cell"] == cell]

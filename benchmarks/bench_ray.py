@@ -1,0 +1,278 @@
+"""Ray executor benchmark: a sweep with `--ray` against the same sweep without it.
+
+Issue [scale] targets on a local Ray instance of 2 CPUs: the sweep's overhead against the
+same sweep without Ray <= 10 %, measured in one run; Ray's per-task overhead recorded (the
+chunks are sized so that it stays under 5 % of a task's work).
+
+    python benchmarks/bench_ray.py --data /tmp/paper_data                 # ~5 min
+    python benchmarks/bench_ray.py --data DIR --results benchmarks/RESULTS.md
+
+Steps (paper data: 10,000 train / 5,000 validation / 5,000 long words, generated with seed 0
+unless --data is given):
+  1. start a local Ray instance with --cpus CPUs (timed: a one-off cost of `counting sweep
+     --ray`), warm the node's kernel cache and every worker process (prepare_process), and
+     compile the engine in this process, none of it in the timings below;
+  2. the sweep, --repeats times, alternating: `run_sweep` of the paper protocol (10 LSTM +
+     30 ReLU + 10 GRU runs, --epochs epochs, all run files written) in this process on
+     --cpus threads (`LocalExecutor`), then the same with `RayExecutor` on the running
+     instance; median wall times and their ratio;
+  3. Ray's per-task overhead, two ways:
+     - an empty task's round trip (median of 50 sequential calls);
+     - a chunk's fixed cost on this data: one LSTM run as one task with 1, 2 and 4 epochs
+       (driver-side round trip, --repeats times each, interleaved); the intercept of a
+       least-squares line through (epochs, median seconds) is the cost of a task that
+       trains nothing: Ray, unpickling the data, preparing the sets, writing and returning
+       the files. Its share of the protocol's tasks is intercept / mean task seconds.
+The machine's load average is printed before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RUNS = (10, 30, 10)
+CELLS = ("lstm", "relu", "gru")
+
+
+def environment(cpus: int) -> dict:
+    import numba
+    import ray
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "ray_cpus": cpus,
+            "python": platform.python_version(), "ray": ray.__version__,
+            "numba": numba.__version__, "load_before": os.getloadavg()}
+
+
+def load_sets(data: str | None) -> dict:
+    from counting.datasets import load_datasets, make_datasets
+
+    names = ("train", "validation", "long")
+    if data and Path(data, "train.txt").is_file():
+        return load_datasets(data, names)
+    print("generating the paper data (not timed) ...")
+    s = make_datasets("paper", seed=0, progress=False)
+    return {k: s[k] for k in names}
+
+
+def start(cpus: int) -> dict:
+    """Start Ray, warm the node cache and every worker, compile here; -> timings."""
+    import ray
+
+    from counting.kernel_cache import prepare_process, warm_node_cache
+    from counting.ray_executor import connect_ray, import_ray
+    from counting.sweep import run_sweep
+
+    t0 = time.perf_counter()
+    connect_ray(import_ray(), None, cpus)
+    t_init = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    warm_node_cache()
+    t_cache = time.perf_counter() - t0
+
+    @ray.remote(num_cpus=1)
+    def prepare(_):
+        prepare_process()
+        time.sleep(0.5)  # hold the slot, so that each worker process gets one
+        return os.getpid()
+
+    t0 = time.perf_counter()
+    pids = set(ray.get([prepare.remote(i) for i in range(cpus)]))
+    t_workers = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:  # the local engine, compiled or loaded
+        run_sweep({"train": ["()"], "validation": ["()"]}, tmp, runs=1, epochs=1,
+                  progress=False)
+    return {"ray_init_s": t_init, "node_cache_s": t_cache, "worker_start_s": t_workers,
+            "workers": len(pids)}
+
+
+def sweeps(sets: dict, cpus: int, epochs: int, repeats: int, root: Path) -> dict:
+    from counting.executors import LocalExecutor
+    from counting.ray_executor import RayExecutor
+    from counting.sweep import run_sweep
+
+    times = {"local": [], "ray": []}
+    tasks = []
+    for rep in range(repeats):
+        for name in ("local", "ray"):
+            out = root / f"{name}_{rep}"
+            ex = LocalExecutor(cpus) if name == "local" else RayExecutor()
+            t0 = time.perf_counter()
+            run_sweep(sets, out, runs=RUNS, epochs=epochs, jobs=cpus, progress=False,
+                      executor=ex)
+            times[name].append(time.perf_counter() - t0)
+            if name == "ray":
+                tasks = ex.last_tasks
+            shutil.rmtree(out)
+        print(f"repeat {rep + 1}: local {times['local'][-1]:.2f} s, "
+              f"ray {times['ray'][-1]:.2f} s", flush=True)
+    local, ray_ = statistics.median(times["local"]), statistics.median(times["ray"])
+    return {"epochs": epochs, "repeats": repeats, "local_s": times["local"],
+            "ray_s": times["ray"], "local_median_s": local, "ray_median_s": ray_,
+            "overhead": ray_ / local - 1, "tasks": len(tasks),
+            "runs_per_task": [t["runs"] for t in tasks],
+            "task_train_s": [t["train_seconds"] for t in tasks],
+            "kernels_compiled_by_workers": sum(t["kernels"]["compiled"] for t in tasks)}
+
+
+def empty_task_s() -> float:
+    import ray
+
+    @ray.remote(num_cpus=1)
+    def empty():
+        return None
+
+    ray.get(empty.remote())
+    times = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        ray.get(empty.remote())
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def chunk_fixed_cost(sets: dict, repeats: int, root: Path) -> dict:
+    """Intercept of task seconds against epochs for a one-run chunk (see the docstring)."""
+    import ray
+
+    from counting.engine.runs import RunSpec
+    from counting.ray_tasks import train_chunk
+    from counting.sweep import run_seed
+    from counting.training import TrainConfig
+
+    task = ray.remote(train_chunk).options(num_cpus=1)
+    ref = ray.put(sets)
+    epochs = (1, 2, 4)
+    seconds = {e: [] for e in epochs}
+    for _ in range(repeats):
+        for e in epochs:
+            spec = RunSpec(TrainConfig(cell="lstm", epochs=e, seed=run_seed(0, "lstm", 0)),
+                           root / "chunk", {}, "lstm/run_00")
+            t0 = time.perf_counter()
+            result = ray.get(task.remote(pickle_specs([spec]), ref, [None], None))
+            for rel, data in result["files"][0].items():  # what the driver does with them
+                path = root / "chunk" / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            seconds[e].append(time.perf_counter() - t0)
+    med = [statistics.median(seconds[e]) for e in epochs]
+    slope, intercept = np.polyfit(epochs, med, 1)
+    return {"epochs": list(epochs), "median_s": med, "per_epoch_s": float(slope),
+            "fixed_s": float(intercept)}
+
+
+def pickle_specs(specs) -> bytes:
+    import pickle
+
+    return pickle.dumps(specs)
+
+
+def markdown(env: dict, st: dict, sw: dict, empty: float, fixed: dict) -> str:
+    mean_task = statistics.mean(sw["task_train_s"])
+    share = fixed["fixed_s"] / mean_task
+    lines = [
+        "## Ray executor",
+        "",
+        f"`python benchmarks/bench_ray.py` on {env['cpu']}, {env['cores']} cores; python "
+        f"{env['python']}, ray {env['ray']}, numba {env['numba']}. A local Ray instance of "
+        f"{env['ray_cpus']} CPUs. Paper data. Load average (1 min) "
+        f"{env['load_before'][0]:.2f} before, {env['load_after'][0]:.2f} after (the machine "
+        "is shared; both variants ran alternately, so they saw the same load).",
+        "",
+        f"**Sweep** (paper protocol: 10 LSTM + 30 ReLU + 10 GRU runs x {sw['epochs']} epochs, "
+        "all run files written; median of "
+        f"{sw['repeats']}, alternating): without Ray (this process, {env['ray_cpus']} "
+        f"threads) {sw['local_median_s']:.2f} s; with Ray (`RayExecutor`, instance "
+        f"running) {sw['ray_median_s']:.2f} s: **overhead {100 * sw['overhead']:+.1f} %** "
+        f"(target <= 10 %: {'met' if sw['overhead'] <= 0.10 else 'NOT met'}). "
+        f"{sw['tasks']} tasks of {min(sw['runs_per_task'])}-{max(sw['runs_per_task'])} runs, "
+        f"{mean_task:.2f} s of training each on average.",
+        "",
+        "| per-task overhead | seconds | share of a mean task |",
+        "|---|---|---|",
+        f"| empty task, round trip | {empty * 1000:.1f} ms | {100 * empty / mean_task:.2f} % |",
+        f"| fixed cost of a chunk on this data (Ray + data + sets + files) | "
+        f"{fixed['fixed_s'] * 1000:.0f} ms | {100 * share:.1f} % (target < 5 %: "
+        f"{'met' if share < 0.05 else 'NOT met'}) |",
+        "",
+        f"The fixed cost is the intercept of one LSTM run's task time against its epochs "
+        f"({', '.join(f'{e}: {s:.3f} s' for e, s in zip(fixed['epochs'], fixed['median_s']))};"
+        f" {fixed['per_epoch_s'] * 1000:.0f} ms per epoch).",
+        "",
+        f"One-off costs of `counting sweep --ray` (not in the overhead above): starting the "
+        f"local instance {st['ray_init_s']:.1f} s; the node's kernel cache "
+        f"{st['node_cache_s']:.1f} s (compiled once per engine version, then a file check); "
+        f"worker processes loading the kernels {st['worker_start_s']:.1f} s.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def splice(path: Path, section: str) -> None:
+    """Replace (or append) the `## Ray executor` section of a markdown file."""
+    from counting.fileformat import write_text_atomic
+
+    text = path.read_text() if path.is_file() else "# Benchmarks\n\n"
+    pattern = re.compile(r"^## Ray executor\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    write_text_atomic(path, text)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=None, help="paper data directory (else generated)")
+    ap.add_argument("--cpus", type=int, default=2, help="CPUs of the Ray instance (default 2)")
+    ap.add_argument("--epochs", type=int, default=10, help="epochs per run (default 10)")
+    ap.add_argument("--repeats", type=int, default=3, help="median of N (default 3)")
+    ap.add_argument("--results", default=None, help="splice the section into this .md file")
+    ap.add_argument("--json", default=None, help="write all numbers here")
+    args = ap.parse_args(argv)
+
+    import ray
+
+    env = environment(args.cpus)
+    sets = load_sets(args.data)
+    st = start(args.cpus)
+    print("start", json.dumps(st), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        sw = sweeps(sets, args.cpus, args.epochs, args.repeats, Path(tmp))
+        empty = empty_task_s()
+        fixed = chunk_fixed_cost(sets, args.repeats, Path(tmp))
+    ray.shutdown()
+    env["load_after"] = os.getloadavg()
+    print(json.dumps({"sweep": sw, "empty_task_s": empty, "fixed": fixed}))
+    md = markdown(env, st, sw, empty, fixed)
+    print()
+    print(md)
+    if args.results:
+        splice(Path(args.results), md)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"env": env, "start": st, "sweep": sw,
+                                               "empty_task_s": empty, "fixed": fixed},
+                                              indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,216 @@
+"""`RayExecutor`: the runs of a grid as Ray tasks, a chunk of runs each (`counting.executors`).
+
+    with RayExecutor(address=None, cpus=None) as ex:      # connect (or start) Ray
+        histories = ex.execute(batches, progress=True)    # the executors' contract
+
+Connection. address None: the cluster in RAY_ADDRESS if set, else a new local Ray instance
+with `cpus` CPUs (None: all cores); "auto" or HOST:PORT: join that cluster (Ray's own
+resolution of "auto"). A process that is already connected (`ray.init` done) is used as it
+is. An instance the executor started is shut down by `close()`.
+
+Tasks. Unfinished runs are cut into chunks (`counting.chunking.plan_chunks`) weighted by
+their epochs to do times the engine's relative cost of a model-epoch of their cell
+(`counting.engine.many.COST`, ReLU = 1), at least MIN_TASK_WEIGHT per chunk: a chunk is then
+seconds of work on the paper's data, against a fixed cost per task of a tenth of a second
+or less (measured in benchmarks/bench_ray.py). A chunk holds runs of one batch, each data
+set goes to the object store once, and a task asks for `cpus_per_task` CPUs and trains on as
+many numba threads (`counting.ray_tasks.train_chunk`). Before tasks go out, the driver
+compiles the kernels into the node's cache (`counting.kernel_cache`).
+
+Files. The driver writes each finished chunk's files atomically, a run's history.json after
+its checkpoints, so a run with a complete history has all its files. Resume is per run: a
+killed driver loses the chunks in flight; the same call again trains only runs without a
+complete history (a run left unfinished by a local sweep resumes from its state file).
+
+Faults. A task whose worker process dies is retried (`max_retries`) on another worker; its
+runs start again from what the driver had written, so results do not change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+from pathlib import Path
+
+from counting.chunking import plan_chunks
+from counting.executors import RunBatch
+from counting.fileformat import atomic_path
+
+RAY_REQUIREMENT = "ray[default]>=2.60,<3"
+MIN_TASK_WEIGHT = 240.0  # ReLU model-epochs (see the module docstring)
+
+
+def import_ray():
+    """The `ray` module, or ValueError with how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError(
+            "Ray is not installed; install it with pip install -e '.[ray]' "
+            f"(or pip install '{RAY_REQUIREMENT}')") from None
+    return ray
+
+
+def connect_ray(ray, address: str | None, cpus: int | None) -> bool:
+    """Connect this process to Ray unless it is; -> whether a new instance was started.
+
+    address None or "": RAY_ADDRESS if set, else a new local instance with `cpus` CPUs
+    (None: all cores); "auto" or HOST:PORT: join that cluster (`cpus` must be None)."""
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
+    if address == "local":
+        ray.init(address="local", num_cpus=cpus or os.cpu_count(), include_dashboard=False,
+                 logging_level=logging.WARNING)
+        return True
+    if cpus is not None:
+        raise ValueError(f"the number of CPUs (--jobs) is for a local Ray instance; the "
+                         f"cluster at {address} has its own")
+    ray.init(address=address, logging_level=logging.WARNING)
+    return True
+
+
+class RayExecutor:
+    """Runs batches as Ray tasks; see the module docstring."""
+
+    def __init__(self, address: str | None = None, cpus: int | None = None,
+                 cpus_per_task: int = 1, max_retries: int = 3,
+                 min_task_weight: float = MIN_TASK_WEIGHT):
+        if cpus is not None and (not isinstance(cpus, int) or cpus < 1):
+            raise ValueError(f"cpus must be a positive integer, got {cpus!r}")
+        if not isinstance(cpus_per_task, int) or cpus_per_task < 1:
+            raise ValueError(f"cpus_per_task must be a positive integer, got {cpus_per_task!r}")
+        self.address = address or None
+        self.cpus = cpus
+        self.cpus_per_task = cpus_per_task
+        self.max_retries = max_retries
+        self.min_task_weight = min_task_weight
+        self.ray = import_ray()
+        self._started = False
+        # per task of the last execute, in order of completion: runs, train_seconds, pid,
+        # threads, kernels (see counting.ray_tasks.train_chunk)
+        self.last_tasks: list[dict] = []
+
+    def connect(self) -> None:
+        """Join or start Ray (`connect_ray`) and warm the node's kernel cache."""
+        from counting.kernel_cache import warm_node_cache
+
+        self._started = connect_ray(self.ray, self.address, self.cpus) or self._started
+        warm_node_cache()
+
+    def close(self) -> None:
+        """Shut down the Ray instance this executor started, if any."""
+        if self._started:
+            self.ray.shutdown()
+            self._started = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def slots(self) -> int:
+        """Tasks the cluster runs at once now (its CPUs / cpus_per_task, at least 1)."""
+        cpus = self.ray.cluster_resources().get("CPU", 1.0)
+        return max(1, int(cpus // self.cpus_per_task))
+
+    # -- execution --------------------------------------------------------------------
+    def execute(self, batches: list[RunBatch], progress: bool = True) -> list[list[dict]]:
+        from tqdm.auto import tqdm
+
+        from counting.engine.many import COST
+        from counting.engine.runs import _load_history
+        from counting.ray_tasks import train_chunk
+
+        ray = self.ray
+        self.connect()
+        histories: list[list[dict | None]] = [[None] * len(b.specs) for b in batches]
+        todo: list[list[int]] = []  # per batch: unfinished runs, heaviest cell first
+        partial: dict[tuple[int, int], bytes] = {}  # (batch, run): its unfinished history
+        started: dict[tuple[int, int], int] = {}  # (batch, run): epochs in that history
+        for bi, batch in enumerate(batches):
+            if len({s.name for s in batch.specs}) != len(batch.specs):
+                raise ValueError("run names must be unique within a batch")
+            mine = []
+            for i, spec in enumerate(batch.specs):
+                hist = _load_history(spec)  # ValueError if the directory holds another run
+                epochs = len(hist["epochs"]) if hist else 0
+                if hist and (hist["diverged"] or epochs >= spec.config.epochs):
+                    histories[bi][i] = hist
+                    continue
+                if hist:
+                    partial[bi, i] = (spec.out_dir / "history.json").read_bytes()
+                started[bi, i] = epochs
+                mine.append(i)
+            mine.sort(key=lambda i, b=batch: -COST[b.specs[i].config.cell])
+            todo.append(mine)
+
+        def weight(bi: int, i: int) -> float:
+            config = batches[bi].specs[i].config
+            return COST[config.cell] * (config.epochs - started[bi, i])
+
+        plan = plan_chunks([[weight(bi, i) for i in mine] for bi, mine in enumerate(todo)],
+                           self.slots(), self.min_task_weight)
+        task = ray.remote(train_chunk).options(num_cpus=self.cpus_per_task,
+                                               max_retries=self.max_retries)
+        data, states, pending = {}, {}, {}
+        for bi, items in plan:
+            batch = batches[bi]
+            runs = [todo[bi][j] for j in items]
+            if id(batch.sets) not in data:
+                data[id(batch.sets)] = ray.put(batch.sets)
+            if bi not in states:
+                path = batch.state_path
+                has_state = path is not None and Path(path).is_file()
+                states[bi] = ray.put(Path(path).read_bytes()) if has_state else None
+            state = states[bi] if any((bi, i) in partial for i in runs) else None
+            ref = task.remote(pickle.dumps([batch.specs[i] for i in runs]), data[id(batch.sets)],
+                              [partial.get((bi, i)) for i in runs], state)
+            pending[ref] = (bi, runs)
+        total = sum(s.config.epochs for b in batches for s in b.specs)
+        remaining = sum(batches[bi].specs[i].config.epochs - started[bi, i]
+                        for bi, mine in enumerate(todo) for i in mine)
+        bar = tqdm(total=total, initial=total - remaining, desc="runs x epochs (ray)", unit="epoch",
+                   disable=not progress)
+        self.last_tasks = []
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                bi, runs = pending.pop(ready[0])
+                result = _get(ray, ready[0])
+                for i, files in zip(runs, result["files"], strict=True):
+                    spec = batches[bi].specs[i]
+                    histories[bi][i] = _write_run(spec.out_dir, files)
+                    bar.update(spec.config.epochs - started[bi, i])
+                self.last_tasks.append({"runs": len(runs), **{k: v for k, v in result.items()
+                                                              if k != "files"}})
+        finally:
+            for ref in pending:
+                ray.cancel(ref)
+            bar.close()
+        for batch in batches:
+            if batch.state_path is not None:
+                Path(batch.state_path).unlink(missing_ok=True)
+        return histories
+
+
+def _get(ray, ref):
+    """ray.get, raising the task's own exception (e.g. a ValueError) rather than Ray's."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as err:
+        cause = getattr(err, "cause", None)
+        if isinstance(cause, Exception):
+            raise cause from None
+        raise
+
+
+def _write_run(out_dir: Path, files: dict[str, bytes]) -> dict:
+    """Write one run's files atomically, history.json last; -> the history."""
+    for rel in sorted(files, key=lambda r: r == "history.json"):
+        with atomic_path(Path(out_dir) / rel) as tmp:
+            tmp.write_bytes(files[rel])
+    return json.loads(files["history.json"])
