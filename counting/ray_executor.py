@@ -180,7 +180,7 @@ class RayExecutor:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 bi, runs = pending.pop(ready[0])
-                result = _get(ray, ready[0])
+                result = ray_get(ray, ready[0])
                 for i, files in zip(runs, result["files"], strict=True):
                     spec = batches[bi].specs[i]
                     histories[bi][i] = _write_run(spec.out_dir, files)
@@ -197,7 +197,7 @@ class RayExecutor:
         return histories
 
 
-def _get(ray, ref):
+def ray_get(ray, ref):
     """ray.get, raising the task's own exception (e.g. a ValueError) rather than Ray's."""
     try:
         return ray.get(ref)

@@ -138,6 +138,36 @@ def test_numba_threads_follow_the_cpus_of_the_task(cluster, sets, tmp_path):
     assert [t["threads"] for t in ex.last_tasks] == [2] * len(ex.last_tasks)
 
 
+def test_a_local_sweep_interrupted_is_finished_by_ray_from_its_state(cluster, sets,
+                                                                    tmp_path, monkeypatch):
+    """A sweep without Ray killed after epoch 2 of 3 (its state file holds epoch 1), then
+    the same sweep with Ray: the workers resume each run from epoch 1, as a local resume."""
+    import counting.engine.runs as runs_mod
+
+    real, calls = runs_mod._save_state, []
+
+    def killed_at_the_second_state(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(*args)
+
+    with monkeypatch.context() as m:
+        m.setattr(runs_mod, "_save_state", killed_at_the_second_state)
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(sets, tmp_path / "ray", runs=(1, 2, 1), epochs=3, progress=False)
+    first = json.loads((tmp_path / "ray" / "relu" / "run_01" / "history.json").read_text())
+    assert len(first["epochs"]) == 2 and (tmp_path / "ray" / ".state.npz").is_file()
+    ex = RayExecutor()
+    run_sweep(sets, tmp_path / "ray", runs=(1, 2, 1), epochs=3, progress=False, executor=ex)
+    final = json.loads((tmp_path / "ray" / "relu" / "run_01" / "history.json").read_text())
+    assert final["epochs"][0] == first["epochs"][0]  # epoch 1 kept, wall time included
+    assert final["epochs"][1]["seconds"] != first["epochs"][1]["seconds"]  # epoch 2 redone
+    assert not (tmp_path / "ray" / ".state.npz").exists()
+    run_sweep(sets, tmp_path / "local", runs=(1, 2, 1), epochs=3, progress=False)
+    assert sweep_files(tmp_path / "ray") == sweep_files(tmp_path / "local")
+
+
 KILLED = textwrap.dedent("""
     import sys
     from counting.ray_executor import RayExecutor
