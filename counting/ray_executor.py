@@ -8,14 +8,16 @@ with `cpus` CPUs (None: all cores); "auto" or HOST:PORT: join that cluster (Ray'
 resolution of "auto"). A process that is already connected (`ray.init` done) is used as it
 is. An instance the executor started is shut down by `close()`.
 
-Tasks. Unfinished runs are cut into chunks (`counting.chunking.plan_chunks`) weighted by
-their epochs to do times the engine's relative cost of a model-epoch of their cell
-(`counting.engine.many.COST`, ReLU = 1), at least MIN_TASK_WEIGHT per chunk: a chunk is then
-seconds of work on the paper's data, against a fixed cost per task of a tenth of a second
-or less (measured in benchmarks/bench_ray.py). A chunk holds runs of one batch, each data
-set goes to the object store once, and a task asks for `cpus_per_task` CPUs and trains on as
-many numba threads (`counting.ray_tasks.train_chunk`). Before tasks go out, the driver
-compiles the kernels into the node's cache (`counting.kernel_cache`).
+Tasks. Unfinished runs are cut into chunks (`counting.chunking.plan_chunks`: big chunks
+first, smaller ones at the end) weighted by their epochs to do times the engine's relative
+cost of a model-epoch of their cell (`counting.engine.many.COST`, ReLU = 1), at least
+MIN_TASK_WEIGHT per chunk. A task's fixed cost (Ray, the data, preparing the sets, the files)
+measured about 1.5 ReLU model-epochs on the paper's data (benchmarks/bench_ray.py), so it
+stays under 2.5 % of a chunk's work, a second of work or more on the paper's data. A chunk
+holds runs of one batch, each data set goes to the object store once, and a task asks for
+`cpus_per_task` CPUs and trains on as many numba threads (`counting.ray_tasks.train_chunk`).
+Before tasks go out, the driver compiles the kernels into the node's cache
+(`counting.kernel_cache`).
 
 Files. The driver writes each finished chunk's files atomically, a run's history.json after
 its checkpoints, so a run with a complete history has all its files. Resume is per run: a
@@ -39,7 +41,7 @@ from counting.executors import RunBatch
 from counting.fileformat import atomic_path
 
 RAY_REQUIREMENT = "ray[default]>=2.60,<3"
-MIN_TASK_WEIGHT = 240.0  # ReLU model-epochs (see the module docstring)
+MIN_TASK_WEIGHT = 60.0  # ReLU model-epochs (see the module docstring)
 
 
 def import_ray():
@@ -183,7 +185,7 @@ class RayExecutor:
                 result = ray_get(ray, ready[0])
                 for i, files in zip(runs, result["files"], strict=True):
                     spec = batches[bi].specs[i]
-                    histories[bi][i] = _write_run(spec.out_dir, files)
+                    histories[bi][i] = write_run_files(spec.out_dir, files)
                     bar.update(spec.config.epochs - started[bi, i])
                 self.last_tasks.append({"runs": len(runs), **{k: v for k, v in result.items()
                                                               if k != "files"}})
@@ -208,7 +210,7 @@ def ray_get(ray, ref):
         raise
 
 
-def _write_run(out_dir: Path, files: dict[str, bytes]) -> dict:
+def write_run_files(out_dir: Path, files: dict[str, bytes]) -> dict:
     """Write one run's files atomically, history.json last; -> the history."""
     for rel in sorted(files, key=lambda r: r == "history.json"):
         with atomic_path(Path(out_dir) / rel) as tmp:

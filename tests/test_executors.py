@@ -4,6 +4,7 @@ one-line error when Ray is not installed."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,27 +15,36 @@ from counting.chunking import chunk_target, plan_chunks
 from counting.ray_executor import RAY_REQUIREMENT, RayExecutor, connect_ray
 from counting.ray_gpu import split_runs
 
-PAPER = [[3.0 * 30] * 10 + [2.5 * 30] * 10 + [1.0 * 30] * 30]  # weights, heaviest cell first
+
+def _lpt_makespan(weights, slots):
+    """Finish time of the busiest slot when each chunk, in order, goes to the least busy."""
+    busy = [0.0] * slots
+    for w in weights:
+        busy[busy.index(min(busy))] += w
+    return max(busy)
 
 
-def test_chunks_of_the_paper_protocol_on_two_slots():
-    target = chunk_target(sum(PAPER[0]), 2, 240.0)
-    assert target == sum(PAPER[0]) / 6  # 3 chunks per slot: 425 ReLU model-epochs each
-    chunks = plan_chunks(PAPER, 2, 240.0)
+@pytest.mark.parametrize("epochs,n_chunks", [(30, 14), (10, 8)])
+def test_chunks_of_the_paper_protocol_on_two_slots(epochs, n_chunks):
+    paper = [[3.0 * epochs] * 10 + [2.5 * epochs] * 10 + [1.0 * epochs] * 30]  # COST x epochs
+    total = sum(paper[0])
+    assert chunk_target(total, total, 2, 60.0) == min(total / 4, 240.0)
+    chunks = plan_chunks(paper, 2, 60.0)
     assert sorted(i for _, items in chunks for i in items) == list(range(50))
-    weights = [sum(PAPER[0][i] for i in items) for _, items in chunks]
-    assert weights == sorted(weights, reverse=True) and min(weights) >= 240
-    assert len(chunks) == 6
+    weights = [sum(paper[0][i] for i in items) for _, items in chunks]
+    assert weights == sorted(weights, reverse=True) and min(weights) >= 60
+    assert len(chunks) == n_chunks
+    assert _lpt_makespan(weights, 2) <= 1.05 * total / 2  # the slots end close together
 
 
 def test_a_small_grid_still_uses_every_slot():
     weights = [[10.0] * 8]
-    assert chunk_target(80.0, 4, 240.0) == 20.0  # below min_weight: one chunk per slot
-    assert [len(items) for _, items in plan_chunks(weights, 4, 240.0)] == [2, 2, 2, 2]
+    assert chunk_target(80.0, 80.0, 4, 60.0) == 20.0  # below min_weight: one chunk per slot
+    assert [len(items) for _, items in plan_chunks(weights, 4, 60.0)] == [2, 2, 2, 2]
 
 
 def test_a_huge_grid_caps_the_chunks_at_four_times_the_minimum():
-    assert chunk_target(1e9, 2, 240.0) == 960.0
+    assert chunk_target(1e9, 1e9, 2, 60.0) == 240.0
 
 
 @settings(max_examples=100, deadline=None)
@@ -52,13 +62,14 @@ def test_chunks_partition_each_group_in_order(groups, slots, min_weight):
     assert weights == sorted(weights, reverse=True)
     total = sum(map(sum, groups))
     if total:
-        target = chunk_target(total, slots, min_weight)
+        largest = chunk_target(total, total, slots, min_weight)  # targets only shrink
+        floor = min(min_weight, total / slots)  # ... down to this
         heaviest = max(w for g in groups for w in g)
-        assert all(w < 1.5 * target + heaviest for w in weights)
-        for g, w in enumerate(groups):  # a group's chunks are >= target/2 unless it is small
+        assert all(w < 1.5 * largest + heaviest for w in weights)
+        for g, w in enumerate(groups):  # a group that fills a chunk has none below floor/2
             mine = [x for (cg, _), x in zip(chunks, weights, strict=True) if cg == g]
-            if sum(w) >= target:
-                assert min(mine) >= target / 2
+            if sum(w) >= largest:
+                assert min(mine) >= floor / 2
 
 
 def test_gpu_shares_split_each_cell_into_consecutive_slices():
@@ -124,6 +135,12 @@ def test_the_ray_option_forms():
 def no_ray(monkeypatch):
     """`import ray` fails, as where it is not installed."""
     monkeypatch.setitem(sys.modules, "ray", None)
+
+
+def test_the_install_hint_is_the_extra_of_pyproject():
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert project["project"]["optional-dependencies"]["ray"] == [RAY_REQUIREMENT]
 
 
 def test_without_ray_the_executor_says_how_to_install_it(no_ray):
