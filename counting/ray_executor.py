@@ -8,16 +8,17 @@ with `cpus` CPUs (None: all cores); "auto" or HOST:PORT: join that cluster (Ray'
 resolution of "auto"). A process that is already connected (`ray.init` done) is used as it
 is. An instance the executor started is shut down by `close()`.
 
-Tasks. Unfinished runs are cut into chunks (`counting.chunking.plan_chunks`: big chunks
-first, smaller ones at the end) weighted by their epochs to do times the engine's relative
-cost of a model-epoch of their cell (`counting.engine.many.COST`, ReLU = 1), at least
-MIN_TASK_WEIGHT per chunk. A task's fixed cost (Ray, the data, preparing the sets, the files)
-measured about 1.5 ReLU model-epochs on the paper's data (benchmarks/bench_ray.py), so it
-stays under 2.5 % of a chunk's work, a second of work or more on the paper's data. A chunk
-holds runs of one batch, each data set goes to the object store once, and a task asks for
-`cpus_per_task` CPUs and trains on as many numba threads (`counting.ray_tasks.train_chunk`).
-Before tasks go out, the driver compiles the kernels into the node's cache
-(`counting.kernel_cache`).
+Tasks. Unfinished runs are grouped by cell in lane groups of up to 8 runs (the engine's
+SIMD width for evaluation: see `_survey`), and the groups cut into chunks
+(`counting.chunking.plan_chunks`: big chunks first, smaller ones at the end) weighted by their
+epochs to do times the engine's relative cost of a model-epoch of their cell
+(`counting.engine.many.COST`, ReLU = 1), at least MIN_TASK_WEIGHT per chunk. A task's fixed
+cost (Ray, the data, preparing the sets, the files) measured about 1.5 ReLU model-epochs on
+the paper's data (benchmarks/bench_ray.py), so it stays under 2.5 % of a chunk's work, a
+second of work or more on the paper's data. A chunk holds runs of one batch, each data set
+goes to the object store once, and a task asks for `cpus_per_task` CPUs and trains on as
+many numba threads (`counting.ray_tasks.train_chunk`). Before tasks go out, the driver
+compiles the kernels into the node's cache (`counting.kernel_cache`).
 
 Files. The driver writes each finished chunk's files atomically, a run's history.json after
 its checkpoints, so a run with a complete history has all its files. Resume is per run: a
@@ -34,11 +35,16 @@ import json
 import logging
 import os
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from counting.chunking import plan_chunks
 from counting.executors import RunBatch
 from counting.fileformat import atomic_path
+
+if TYPE_CHECKING:  # the engine's kernels load on import
+    from counting.engine.runs import RunSpec
 
 RAY_REQUIREMENT = "ray[default]>=2.60,<3"
 MIN_TASK_WEIGHT = 60.0  # ReLU model-epochs (see the module docstring)
@@ -119,84 +125,115 @@ class RayExecutor:
         cpus = self.ray.cluster_resources().get("CPU", 1.0)
         return max(1, int(cpus // self.cpus_per_task))
 
-    # -- execution --------------------------------------------------------------------
     def execute(self, batches: list[RunBatch], progress: bool = True) -> list[list[dict]]:
+        """Train every unfinished run of `batches`; see `counting.executors`."""
         from tqdm.auto import tqdm
 
-        from counting.engine.many import COST
-        from counting.engine.runs import _load_history
-        from counting.ray_tasks import train_chunk
-
-        ray = self.ray
         self.connect()
-        histories: list[list[dict | None]] = [[None] * len(b.specs) for b in batches]
-        todo: list[list[int]] = []  # per batch: unfinished runs, heaviest cell first
-        partial: dict[tuple[int, int], bytes] = {}  # (batch, run): its unfinished history
-        started: dict[tuple[int, int], int] = {}  # (batch, run): epochs in that history
-        for bi, batch in enumerate(batches):
-            if len({s.name for s in batch.specs}) != len(batch.specs):
-                raise ValueError("run names must be unique within a batch")
-            mine = []
-            for i, spec in enumerate(batch.specs):
-                hist = _load_history(spec)  # ValueError if the directory holds another run
-                epochs = len(hist["epochs"]) if hist else 0
-                if hist and (hist["diverged"] or epochs >= spec.config.epochs):
-                    histories[bi][i] = hist
-                    continue
-                if hist:
-                    partial[bi, i] = (spec.out_dir / "history.json").read_bytes()
-                started[bi, i] = epochs
-                mine.append(i)
-            mine.sort(key=lambda i, b=batch: -COST[b.specs[i].config.cell])
-            todo.append(mine)
-
-        def weight(bi: int, i: int) -> float:
-            config = batches[bi].specs[i].config
-            return COST[config.cell] * (config.epochs - started[bi, i])
-
-        plan = plan_chunks([[weight(bi, i) for i in mine] for bi, mine in enumerate(todo)],
-                           self.slots(), self.min_task_weight)
-        task = ray.remote(train_chunk).options(num_cpus=self.cpus_per_task,
-                                               max_retries=self.max_retries)
-        data, states, pending = {}, {}, {}
-        for bi, items in plan:
-            batch = batches[bi]
-            runs = [todo[bi][j] for j in items]
-            if id(batch.sets) not in data:
-                data[id(batch.sets)] = ray.put(batch.sets)
-            if bi not in states:
-                path = batch.state_path
-                has_state = path is not None and Path(path).is_file()
-                states[bi] = ray.put(Path(path).read_bytes()) if has_state else None
-            state = states[bi] if any((bi, i) in partial for i in runs) else None
-            ref = task.remote(pickle.dumps([batch.specs[i] for i in runs]), data[id(batch.sets)],
-                              [partial.get((bi, i)) for i in runs], state)
-            pending[ref] = (bi, runs)
+        histories, todo = _survey(batches)
+        plan = plan_chunks([[sum(run.weight for run in lanes) for lanes in groups]
+                            for groups in todo], self.slots(), self.min_task_weight)
+        pending = self._submit(batches, [[run for j in items for run in todo[bi][j]]
+                                         for bi, items in plan])
         total = sum(s.config.epochs for b in batches for s in b.specs)
-        remaining = sum(batches[bi].specs[i].config.epochs - started[bi, i]
-                        for bi, mine in enumerate(todo) for i in mine)
-        bar = tqdm(total=total, initial=total - remaining, desc="runs x epochs (ray)", unit="epoch",
+        left = sum(run.epochs_left for groups in todo for lanes in groups for run in lanes)
+        bar = tqdm(total=total, initial=total - left, desc="runs x epochs (ray)", unit="epoch",
                    disable=not progress)
         self.last_tasks = []
         try:
             while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                bi, runs = pending.pop(ready[0])
-                result = ray_get(ray, ready[0])
-                for i, files in zip(runs, result["files"], strict=True):
-                    spec = batches[bi].specs[i]
-                    histories[bi][i] = write_run_files(spec.out_dir, files)
-                    bar.update(spec.config.epochs - started[bi, i])
-                self.last_tasks.append({"runs": len(runs), **{k: v for k, v in result.items()
-                                                              if k != "files"}})
+                ready, _ = self.ray.wait(list(pending), num_returns=1)
+                chunk = pending.pop(ready[0])
+                result = ray_get(self.ray, ready[0])
+                for run, files in zip(chunk, result["files"], strict=True):
+                    histories[run.batch][run.index] = write_run_files(run.spec.out_dir, files)
+                    bar.update(run.epochs_left)
+                self.last_tasks.append({"runs": len(chunk), **{k: v for k, v in result.items()
+                                                               if k != "files"}})
         finally:
             for ref in pending:
-                ray.cancel(ref)
+                self.ray.cancel(ref)
             bar.close()
         for batch in batches:
             if batch.state_path is not None:
                 Path(batch.state_path).unlink(missing_ok=True)
         return histories
+
+    def _submit(self, batches: list[RunBatch], chunks: list[list[_Unfinished]]) -> dict:
+        """One task per chunk (data and resume state put in the object store once per
+        batch); -> {task's result ref: its chunk}."""
+        from counting.ray_tasks import train_chunk
+
+        ray = self.ray
+        task = ray.remote(train_chunk).options(num_cpus=self.cpus_per_task,
+                                               max_retries=self.max_retries)
+        data, states, pending = {}, {}, {}
+        for chunk in chunks:
+            batch = batches[chunk[0].batch]
+            if id(batch.sets) not in data:
+                data[id(batch.sets)] = ray.put(batch.sets)
+            state = None
+            if any(run.history is not None for run in chunk) and batch.state_path is not None:
+                if chunk[0].batch not in states and Path(batch.state_path).is_file():
+                    states[chunk[0].batch] = ray.put(Path(batch.state_path).read_bytes())
+                state = states.get(chunk[0].batch)
+            ref = task.remote(pickle.dumps([run.spec for run in chunk]), data[id(batch.sets)],
+                              [run.history for run in chunk], state)
+            pending[ref] = chunk
+        return pending
+
+
+@dataclass
+class _Unfinished:
+    """A run of the grid without a complete history: where it is, what it has done."""
+
+    batch: int
+    index: int
+    spec: RunSpec
+    history: bytes | None  # its unfinished history.json, None if it has none
+    epochs_done: int
+
+    @property
+    def epochs_left(self) -> int:
+        return self.spec.config.epochs - self.epochs_done
+
+    @property
+    def weight(self) -> float:
+        """Its work in ReLU model-epochs (see the module docstring)."""
+        from counting.engine.many import COST
+
+        return COST[self.spec.config.cell] * self.epochs_left
+
+
+def _survey(batches: list[RunBatch]) -> tuple[list[list], list[list[list[_Unfinished]]]]:
+    """-> (histories: per batch, per run, its complete history or None; per batch, its
+    unfinished runs in lane groups: up to VECTOR runs of one cell, heaviest cell first).
+
+    The engine evaluates the runs of one cell in a task as one block of SIMD lanes, padded to
+    a multiple of VECTOR (`counting.engine.many`), so tasks made of whole lane groups waste no
+    more lanes than one process training all the runs. Raises ValueError for a directory
+    that holds another run (as `train_runs` does) and for names repeated within a batch."""
+    from counting.engine.many import COST, VECTOR
+    from counting.engine.runs import _load_history
+
+    histories = [[None] * len(b.specs) for b in batches]
+    todo = []
+    for bi, batch in enumerate(batches):
+        if len({s.name for s in batch.specs}) != len(batch.specs):
+            raise ValueError("run names must be unique within a batch")
+        by_cell: dict[str, list[_Unfinished]] = {}
+        for i, spec in enumerate(batch.specs):
+            hist = _load_history(spec)
+            done = len(hist["epochs"]) if hist else 0
+            if hist and (hist["diverged"] or done >= spec.config.epochs):
+                histories[bi][i] = hist
+            else:
+                raw = (spec.out_dir / "history.json").read_bytes() if hist else None
+                by_cell.setdefault(spec.config.cell, []).append(
+                    _Unfinished(bi, i, spec, raw, done))
+        todo.append([runs[k:k + VECTOR] for cell in sorted(by_cell, key=lambda c: -COST[c])
+                     for runs in [by_cell[cell]] for k in range(0, len(runs), VECTOR)])
+    return histories, todo
 
 
 def ray_get(ray, ref):
