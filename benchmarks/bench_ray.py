@@ -4,7 +4,7 @@ Issue [scale] targets on a local Ray instance of 2 CPUs: the sweep's overhead ag
 same sweep without Ray <= 10 %, measured in one run; Ray's per-task overhead recorded (the
 chunks are sized so that it stays under 5 % of a task's work).
 
-    python benchmarks/bench_ray.py --data /tmp/paper_data                 # ~10 min
+    python benchmarks/bench_ray.py --data /tmp/paper_data                 # ~15 min
     python benchmarks/bench_ray.py --data DIR --results benchmarks/RESULTS.md
 
 Steps (paper data: 10,000 train / 5,000 validation / 5,000 long words, generated with seed 0
@@ -15,7 +15,9 @@ unless --data is given):
   2. the sweep, --repeats times, alternating: `run_sweep` of the paper protocol (10 LSTM +
      30 ReLU + 10 GRU runs, --epochs epochs, all run files written) in this process on
      --cpus threads (`LocalExecutor`), then the same with `RayExecutor` on the running
-     instance; median wall times and their ratio;
+     instance; wall times, the median of the pairs' ratios (a pair ran back to back, under
+     about the same load), and the CPU time of all processes of this session (this one, the
+     Ray instance, its workers);
   3. Ray's per-task overhead, two ways:
      - an empty task's round trip (median of 50 sequential calls);
      - a chunk's fixed cost on this data: one LSTM run as one task with 1, 2 and 4 epochs
@@ -106,31 +108,52 @@ def start(cpus: int) -> dict:
             "workers": len(pids)}
 
 
+def session_cpu_s() -> float:
+    """CPU seconds (user + system) used so far by the processes of this session: this
+    process, and the Ray instance it started with its workers (Linux /proc)."""
+    sid, total = os.getsid(0), 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # fields after the name: state ppid pgrp session ...
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def sweeps(sets: dict, cpus: int, epochs: int, repeats: int, root: Path) -> dict:
     from counting.executors import LocalExecutor
     from counting.ray_executor import RayExecutor
     from counting.sweep import run_sweep
 
-    times = {"local": [], "ray": []}
+    wall = {"local": [], "ray": []}
+    cpu = {"local": [], "ray": []}
     tasks = []
     for rep in range(repeats):
         for name in ("local", "ray"):
             out = root / f"{name}_{rep}"
             ex = LocalExecutor(cpus) if name == "local" else RayExecutor()
-            t0 = time.perf_counter()
+            c0, t0 = session_cpu_s(), time.perf_counter()
             run_sweep(sets, out, runs=RUNS, epochs=epochs, jobs=cpus, progress=False,
                       executor=ex)
-            times[name].append(time.perf_counter() - t0)
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(session_cpu_s() - c0)
             if name == "ray":
                 tasks = ex.last_tasks
             shutil.rmtree(out)
-        print(f"repeat {rep + 1}: local {times['local'][-1]:.2f} s, "
-              f"ray {times['ray'][-1]:.2f} s", flush=True)
-    local, ray_ = statistics.median(times["local"]), statistics.median(times["ray"])
-    return {"epochs": epochs, "repeats": repeats, "local_s": times["local"],
-            "ray_s": times["ray"], "local_median_s": local, "ray_median_s": ray_,
-            "overhead": ray_ / local - 1, "tasks": len(tasks),
-            "runs_per_task": [t["runs"] for t in tasks],
+        print(f"repeat {rep + 1}: local {wall['local'][-1]:.2f} s ({cpu['local'][-1]:.1f} "
+              f"CPU s), ray {wall['ray'][-1]:.2f} s ({cpu['ray'][-1]:.1f} CPU s)", flush=True)
+    ratios = [r / loc for r, loc in zip(wall["ray"], wall["local"], strict=True)]
+    local, ray_ = statistics.median(wall["local"]), statistics.median(wall["ray"])
+    return {"epochs": epochs, "repeats": repeats, "local_s": wall["local"],
+            "ray_s": wall["ray"], "local_median_s": local, "ray_median_s": ray_,
+            "pair_ratios": ratios, "overhead": statistics.median(ratios) - 1,
+            "local_cpu_s": cpu["local"], "ray_cpu_s": cpu["ray"],
+            "cpu_overhead": statistics.median(cpu["ray"]) / statistics.median(cpu["local"]) - 1,
+            "tasks": len(tasks), "runs_per_task": [t["runs"] for t in tasks],
             "task_train_s": [t["train_seconds"] for t in tasks],
             "kernels_compiled_by_workers": sum(t["kernels"]["compiled"] for t in tasks)}
 
@@ -188,8 +211,12 @@ def pickle_specs(specs) -> bytes:
 
 
 def markdown(env: dict, st: dict, sw: dict, empty: float, fixed: dict) -> str:
+    from counting.engine.many import COST
+    from counting.ray_executor import MIN_TASK_WEIGHT
+
     mean_task = statistics.mean(sw["task_train_s"])
     share = fixed["fixed_s"] / mean_task
+    units = fixed["fixed_s"] / (fixed["per_epoch_s"] / COST["lstm"])
     lines = [
         "## Ray executor",
         "",
@@ -200,13 +227,18 @@ def markdown(env: dict, st: dict, sw: dict, empty: float, fixed: dict) -> str:
         "is shared; both variants ran alternately, so they saw the same load).",
         "",
         f"**Sweep** (paper protocol: 10 LSTM + 30 ReLU + 10 GRU runs x {sw['epochs']} epochs, "
-        "all run files written; median of "
-        f"{sw['repeats']}, alternating): without Ray (this process, {env['ray_cpus']} "
-        f"threads) {sw['local_median_s']:.2f} s; with Ray (`RayExecutor`, instance "
-        f"running) {sw['ray_median_s']:.2f} s: **overhead {100 * sw['overhead']:+.1f} %** "
-        f"(target <= 10 %: {'met' if sw['overhead'] <= 0.10 else 'NOT met'}). "
-        f"{sw['tasks']} tasks of {min(sw['runs_per_task'])}-{max(sw['runs_per_task'])} runs, "
-        f"{mean_task:.2f} s of training each on average.",
+        f"all run files written; {sw['repeats']} pairs, alternating): without Ray (this "
+        f"process, {env['ray_cpus']} threads) median {sw['local_median_s']:.2f} s; with Ray "
+        f"(`RayExecutor`, instance running) median {sw['ray_median_s']:.2f} s. "
+        f"**Overhead {100 * sw['overhead']:+.1f} %** (median of the pairs' ratios; pairs "
+        f"{', '.join(f'{100 * (r - 1):+.0f}' for r in sw['pair_ratios'])} %; target <= 10 %: "
+        f"{'met' if sw['overhead'] <= 0.10 else 'NOT met'}). CPU time of this process, the "
+        f"Ray instance and its workers: {statistics.median(sw['local_cpu_s']):.1f} s "
+        f"without Ray, {statistics.median(sw['ray_cpu_s']):.1f} s with "
+        f"({100 * sw['cpu_overhead']:+.1f} %; less sensitive to the machine's load than wall "
+        f"time). {sw['tasks']} tasks of {min(sw['runs_per_task'])}-"
+        f"{max(sw['runs_per_task'])} runs, {mean_task:.2f} s of training each on average; "
+        f"kernels compiled by the workers: {sw['kernels_compiled_by_workers']}.",
         "",
         "| per-task overhead | seconds | share of a mean task |",
         "|---|---|---|",
@@ -220,7 +252,10 @@ def markdown(env: dict, st: dict, sw: dict, empty: float, fixed: dict) -> str:
         "",
         f"The fixed cost is the intercept of one LSTM run's task time against its epochs "
         f"({', '.join(f'{e}: {s:.3f} s' for e, s in zip(fixed['epochs'], fixed['median_s']))};"
-        f" {fixed['per_epoch_s'] * 1000:.0f} ms per epoch).",
+        f" {fixed['per_epoch_s'] * 1000:.0f} ms per epoch), i.e. {units:.1f} ReLU "
+        f"model-epochs (an LSTM one weighs {COST['lstm']:g}): a chunk weighs at least "
+        f"MIN_TASK_WEIGHT = {MIN_TASK_WEIGHT:g}, so the fixed cost is at most "
+        f"{100 * units / MIN_TASK_WEIGHT:.1f} % of a chunk's work.",
         "",
         f"One-off costs of `counting sweep --ray` (not in the overhead above): starting the "
         f"local instance {st['ray_init_s']:.1f} s; the node's kernel cache "
@@ -249,7 +284,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=None, help="paper data directory (else generated)")
     ap.add_argument("--cpus", type=int, default=2, help="CPUs of the Ray instance (default 2)")
     ap.add_argument("--epochs", type=int, default=30, help="epochs per run (default 30)")
-    ap.add_argument("--repeats", type=int, default=3, help="median of N (default 3)")
+    ap.add_argument("--repeats", type=int, default=5, help="pairs of sweeps (default 5)")
     ap.add_argument("--results", default=None, help="splice the section into this .md file")
     ap.add_argument("--json", default=None, help="write all numbers here")
     args = ap.parse_args(argv)
