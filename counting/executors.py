@@ -9,6 +9,10 @@ ONE call, so that an executor can spread the whole grid at once:
     histories = executor.execute(batches, progress=True)
     # -> [[history dict per spec, in order] per batch, in order]
 
+    # e.g. one sweep per seed s, each in its own directory, as one grid:
+    batches = [RunBatch(specs_of_sweep(s), sets_of_seed(s), out / f"seed_{s}" / ".state.npz")
+               for s in seeds]
+
 Contract of `execute`, for every executor:
 - When it returns, each run's directory `spec.out_dir` holds exactly the files
   `counting.engine.runs.train_runs` writes (history.json, best.pt, checkpoints/epoch_XX.pt;

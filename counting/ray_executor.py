@@ -10,15 +10,16 @@ is. An instance the executor started is shut down by `close()`.
 
 Tasks. Unfinished runs are grouped by cell in lane groups of up to 8 runs (the engine's
 SIMD width for evaluation: see `_survey`), and the groups cut into chunks
-(`counting.chunking.plan_chunks`: big chunks first, smaller ones at the end) weighted by their
-epochs to do times the engine's relative cost of a model-epoch of their cell
+(`counting.chunking.plan_chunks`: big chunks first, smaller ones at the end) weighted by
+their epochs to do times the engine's relative cost of a model-epoch of their cell
 (`counting.engine.many.COST`, ReLU = 1), at least MIN_TASK_WEIGHT per chunk. A task's fixed
-cost (Ray, the data, preparing the sets, the files) measured about 1.5 ReLU model-epochs on
-the paper's data (benchmarks/bench_ray.py), so it stays under 2.5 % of a chunk's work, a
-second of work or more on the paper's data. A chunk holds runs of one batch, each data set
-goes to the object store once, and a task asks for `cpus_per_task` CPUs and trains on as
-many numba threads (`counting.ray_tasks.train_chunk`). Before tasks go out, the driver
-compiles the kernels into the node's cache (`counting.kernel_cache`).
+cost (Ray, the data, preparing the sets and models, the files) measured 1-4 ReLU
+model-epochs on the paper's data (benchmarks/bench_ray.py, RESULTS.md), so it stays under
+5 % of a chunk's work, which is then a second of work or more on the paper's data. A chunk
+holds runs of one batch, each data set goes to the object store once, and a task asks for
+`cpus_per_task` CPUs and trains on as many numba threads (`counting.ray_tasks.train_chunk`).
+Before tasks go out, the driver compiles the kernels into the node's cache
+(`counting.kernel_cache`).
 
 Files. The driver writes each finished chunk's files atomically, a run's history.json after
 its checkpoints, so a run with a complete history has all its files. Resume is per run: a
@@ -47,7 +48,7 @@ if TYPE_CHECKING:  # the engine's kernels load on import
     from counting.engine.runs import RunSpec
 
 RAY_REQUIREMENT = "ray[default]>=2.60,<3"
-MIN_TASK_WEIGHT = 60.0  # ReLU model-epochs (see the module docstring)
+MIN_TASK_WEIGHT = 100.0  # ReLU model-epochs (see the module docstring)
 
 
 def import_ray():

@@ -1,7 +1,7 @@
 """What a Ray worker runs for `counting.ray_executor.RayExecutor`: one chunk of runs.
 
     train_chunk(specs_pickle, sets, histories, state)
-        -> {"files", "train_seconds", "pid", "threads", "kernels"}
+        -> {"files", "train_seconds", "cpu_seconds", "pid", "threads", "kernels"}
 
 specs_pickle: `pickle.dumps` of the chunk's list of `counting.engine.runs.RunSpec`. They
 travel as bytes because unpickling a RunSpec imports the engine, whose kernels must first be
@@ -39,10 +39,12 @@ def assigned_cpus() -> int:
 def train_chunk(specs_pickle: bytes, sets: dict[str, list[str]],
                 histories: list[bytes | None], state: bytes | None) -> dict:
     """Train the pickled runs on `sets`; -> their files (see the module docstring), the
-    seconds spent in `train_runs`, this worker's PID, its numba thread count, and how many
-    kernels this worker process compiled and loaded so far (`kernel_counts`)."""
+    wall seconds spent in `train_runs`, the CPU seconds of the whole task (all threads of
+    this process), this worker's PID, its numba thread count, and how many kernels this
+    worker process compiled and loaded so far (`kernel_counts`)."""
     from counting.kernel_cache import kernel_counts, prepare_process
 
+    cpu0 = time.process_time()
     prepare_process()
     from counting.engine import set_jobs
     from counting.engine.runs import train_runs
@@ -63,8 +65,8 @@ def train_chunk(specs_pickle: bytes, sets: dict[str, list[str]],
         train_runs(local, sets, progress=False, state_path=state_path)
         seconds = time.perf_counter() - t0
         files = [_read_tree(spec.out_dir) for spec in local]
-    return {"files": files, "train_seconds": seconds, "pid": os.getpid(), "threads": threads,
-            "kernels": kernel_counts()}
+    return {"files": files, "train_seconds": seconds, "cpu_seconds": time.process_time() - cpu0,
+            "pid": os.getpid(), "threads": threads, "kernels": kernel_counts()}
 
 
 def _read_tree(root: Path) -> dict[str, bytes]:
