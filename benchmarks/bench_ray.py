@@ -6,6 +6,10 @@ chunks are sized so that it stays under 5 % of a task's work).
 
     python benchmarks/bench_ray.py --data /tmp/paper_data                 # ~15 min
     python benchmarks/bench_ray.py --data DIR --results benchmarks/RESULTS.md
+    python benchmarks/bench_ray.py --data DIR --fixed-only                # per-task cost only
+
+Run from the repository root (with PYTHONPATH=. where the installed `counting` is another
+checkout): the Ray workers import `counting` as the driver does.
 
 Steps (paper data: 10,000 train / 5,000 validation / 5,000 long words, generated with seed 0
 unless --data is given):

@@ -188,7 +188,8 @@ def _complete_runs(out: Path, epochs: int) -> int:
 
 def test_killed_driver_resumes_with_only_the_missing_runs(cluster, sets, tmp_path):
     """The driver (another process, joining this cluster by address) killed with SIGKILL
-    before any result, after 2 and after 6 of 10 runs; then the same sweep again."""
+    before any result, once 2 of the 10 runs are complete and once 6 are (tasks finish
+    lane groups of 3-4 runs); then the same sweep again trains only the rest."""
     epochs = 60
     data = tmp_path / "data"
     write_datasets(data, sets)
