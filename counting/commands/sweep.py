@@ -77,7 +77,14 @@ def _require_gpu() -> None:
 def run(args) -> int:
     cells = tuple(args.cells)
     runs = _counts(cells, tuple(args.runs))
+    if args.ray is not None:
+        from counting.ray_executor import import_ray
+
+        import_ray()  # a one-line error with the install command, before any work
     if args.device == "cuda":
+        from counting.gpu.sweep import refuse_training_options
+
+        refuse_training_options(args)  # before probing the GPU: a deterministic answer first
         _require_gpu()
         if args.ray is not None:
             from counting.ray_gpu import run_cli
