@@ -1,7 +1,7 @@
 """Paper-protocol sweeps: many runs per cell, each with its own init seed; resumable.
 
     run_sweep(data, out_dir, cells=("lstm", "relu", "gru"), runs=(10, 30, 10), epochs=30,
-              seed=0, jobs=None, progress=True, **train_options) -> summary rows
+              seed=0, jobs=None, progress=True, executor=None, **train_options) -> summary rows
 
 Layout of OUT_DIR:
     sweep.json                 the sweep's options and a fingerprint of its data
@@ -44,6 +44,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from counting.datasets import load_datasets
+from counting.executors import LocalExecutor, RunBatch
 from counting.fileformat import write_json_atomic, write_text_atomic
 from counting.models import CELLS
 from counting.training import (
@@ -130,22 +131,22 @@ def _write_summary(out_dir: Path, rows: list[dict]) -> None:
 
 
 def run_sweep(data, out_dir, cells=("lstm", "relu", "gru"), runs=(10, 30, 10), epochs=30,
-              seed=0, jobs=None, progress=True, **train_options) -> list[dict]:
+              seed=0, jobs=None, progress=True, executor=None, **train_options) -> list[dict]:
     """Train `runs[i]` runs of `cells[i]` for `epochs` epochs each; -> summary rows.
 
     data: a directory written by `counting data`, or {set name: words} with "train" and
     "validation" ("long" is evaluated every epoch when present). runs: one count per cell,
     or one int for all. jobs: threads for the fast engine (None: all cores).
+    executor: where the engine's runs train (`counting.executors`; None: LocalExecutor(jobs),
+    this process).
     train_options: TrainConfig fields lr, loss, dtype, hidden_size and the training options
     init, init_noise, forget_bias, clip, batch_size, weight_decay, l1 (the same for every
     run; an option that does not apply to one of the cells raises ValueError before any
     work). Resumable (see module docstring). Rows (ROW_KEYS) are ordered by cell as given,
     then run; they end with the run's training options.
     """
-    import numba
-
-    from counting.engine import set_jobs, supports
-    from counting.engine.runs import RunSpec, train_runs
+    from counting.engine import supports
+    from counting.engine.runs import RunSpec
 
     cells = tuple(cells)
     runs = (runs,) * len(cells) if isinstance(runs, int) else tuple(runs)
@@ -187,12 +188,8 @@ def run_sweep(data, out_dir, cells=("lstm", "relu", "gru"), runs=(10, 30, 10), e
         (fast if supports(c.cell, c.hidden_size, c.dtype) is None else slow).append((cell, r))
     specs = [RunSpec(configs[k], run_dir(out_dir, *k), meta(*k), f"{k[0]}/run_{k[1]:02d}")
              for k in fast]
-    threads = numba.get_num_threads()
-    set_jobs(jobs)
-    try:
-        done = train_runs(specs, sets, progress, out_dir / ".state.npz")
-    finally:
-        numba.set_num_threads(threads)
+    executor = executor or LocalExecutor(jobs)
+    done = executor.execute([RunBatch(specs, sets, out_dir / ".state.npz")], progress)[0]
     histories = dict(zip(fast, done, strict=True))
     for k in tqdm(slow, desc="reference runs", unit="run", disable=not progress or not slow):
         histories[k] = _reference_run(configs[k], sets, run_dir(out_dir, *k), meta(*k))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from counting.commands.train import add_training_options, option_values
 from counting.models import CELLS
 from counting.options import choice_list, int_in, int_list, positive_int, seed_int
@@ -41,6 +43,11 @@ def register(sub) -> None:
     gpu.add_argument("--run-dirs", action="store_true",
                      help="also write OUT/<cell>/run_NN/{history.json,best.pt} for every run")
     add_training_options(p)
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="train the runs as Ray tasks: without ADDRESS on the cluster in "
+                   "RAY_ADDRESS if set, else on a new local Ray instance with --jobs CPUs; "
+                   "with ADDRESS (HOST:PORT or auto) on that cluster. Needs "
+                   "pip install -e '.[ray]'")
     declare_paths(p, output_dirs=("out",))
     p.set_defaults(func=run)
 
@@ -70,9 +77,19 @@ def _require_gpu() -> None:
 def run(args) -> int:
     cells = tuple(args.cells)
     runs = _counts(cells, tuple(args.runs))
+    if args.ray is not None:
+        from counting.ray_executor import import_ray
+
+        import_ray()  # a one-line error with the install command, before any work
     if args.device == "cuda":
+        from counting.gpu.sweep import refuse_training_options
+
+        refuse_training_options(args)  # before probing the GPU: a deterministic answer first
         _require_gpu()
-        from counting.gpu.sweep import run_cli
+        if args.ray is not None:
+            from counting.ray_gpu import run_cli
+        else:
+            from counting.gpu.sweep import run_cli
 
         return run_cli(args)
     from counting.datasets import load_datasets
@@ -84,9 +101,16 @@ def run(args) -> int:
     sets = load_datasets(args.data, EVAL_SETS, required=("train", "validation"))  # bad data first
     if supports(cells[0], args.hidden_size, args.dtype) is None:
         warm_engine("sweep", args.loss)  # compile before the bar starts: an honest ETA
-    rows = run_sweep(sets, args.out, cells=cells, runs=runs, epochs=args.epochs,
-                     seed=args.seed, jobs=args.jobs, lr=args.lr, loss=args.loss,
-                     dtype=args.dtype, hidden_size=args.hidden_size, **option_values(args))
+    executor = None
+    if args.ray is not None:
+        from counting.ray_executor import RayExecutor
+
+        executor = RayExecutor(args.ray, cpus=args.jobs)
+    with executor or contextlib.nullcontext():
+        rows = run_sweep(sets, args.out, cells=cells, runs=runs, epochs=args.epochs,
+                         seed=args.seed, jobs=args.jobs, lr=args.lr, loss=args.loss,
+                         dtype=args.dtype, hidden_size=args.hidden_size, executor=executor,
+                         **option_values(args))
     print(f"{'cell':<6}{'runs':>6}{'diverged':>10}{'median best val loss':>22}")
     for cell in cells:
         mine = [r for r in rows if r["cell"] == cell]

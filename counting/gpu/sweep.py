@@ -229,24 +229,33 @@ def _write_run_dirs(root: Path, cell, seeds, cur, best_epoch, best_loss, diverge
         write_json_atomic(d / "history.json", hist)
 
 
-def run_cli(args) -> int:
-    """`counting sweep --device cuda`: reads args.data, out, cells, runs, epochs, seed, dtype,
-    lr, loss, hidden_size, and optionally block_size, curves, run_dirs. The training options
-    (--init, --clip, --batch-size, ...; `counting.training.OPTION_FIELDS`) are not
-    implemented on the GPU: any of them set to other than its default is refused."""
-    from counting.datasets import load_datasets
+def refuse_training_options(args) -> None:
+    """ValueError naming the training options (`counting.training.OPTION_FIELDS`) set to
+    other than their defaults: the GPU sweep does not implement them."""
     from counting.training import non_default_options
 
     unsupported = non_default_options(args)
     if unsupported:
         raise ValueError(f"--device cuda does not implement {', '.join(unsupported)}; "
                          "use --device cpu for these training options")
+
+
+def run_cli(args, sweep=None) -> int:
+    """`counting sweep --device cuda`: reads args.data, out, cells, runs, epochs, seed, dtype,
+    lr, loss, hidden_size, and optionally block_size, curves, run_dirs. The training options
+    (--init, --clip, --batch-size, ...; `counting.training.OPTION_FIELDS`) are not
+    implemented on the GPU: any of them set to other than its default is refused. sweep: a
+    function with gpu_sweep's arguments and result (None: gpu_sweep; `counting.ray_gpu`
+    spreads it)."""
+    from counting.datasets import load_datasets
+
+    refuse_training_options(args)
     if getattr(args, "hidden_size", 1) != 1:
         raise ValueError(f"--device cuda supports --hidden-size 1 only, got {args.hidden_size}")
     sets = load_datasets(args.data, REQUIRED_SETS, required=REQUIRED_SETS)
     cells, runs = _normalise(args.cells, args.runs)
     out = Path(args.out)
-    result = gpu_sweep(
+    result = (sweep or gpu_sweep)(
         sets, cells, runs, args.epochs, args.seed, args.dtype, out / "summary.csv",
         lr=args.lr, loss=args.loss, block=getattr(args, "block_size", None),
         curves=out / "curves.npz" if getattr(args, "curves", False) else None,
