@@ -1,4 +1,5 @@
-"""Training kernels: one word's forward + BPTT (dispatch to the cell), one model's epoch.
+"""Training kernels: one word's forward + BPTT (dispatch to the cell and hidden size), one
+model's epoch.
 
 Sets are passed as `toks` (int8, all words concatenated; 0 = '(', 1 = ')') and `offs`
 (int64, (n+1,), word s = toks[offs[s]:offs[s+1]]). The readout is
@@ -12,22 +13,41 @@ import math
 
 import numpy as np
 
-from counting.engine import gru, lstm, relu
+from counting.engine import gru, gru_h, lstm, lstm_h, relu, relu_h
 from counting.engine.adam import adam_step
-from counting.engine.jit import kernel
-from counting.engine.layout import P_MAX
+from counting.engine.jit import inline, kernel
+from counting.engine.layout import n_params, n_params_of
+from counting.engine.multicell import work_size
 
 LSTM, RELU, GRU = 0, 1, 2
 CACHE = 8  # scratch columns per step (the LSTM's need)
 
 
-@kernel
-def sequence_grad(cell, p, loss, toks, start, T, S, grad):
-    """Forward + BPTT on one word with the cell's kernel; -> its mean loss.
+@inline
+def scratch_rows(max_len, hidden):
+    """Rows of the (rows, CACHE) scratch for words up to max_len tokens and hidden sizes up
+    to `hidden` (hidden size 1: one row per step; H > 1: the LSTM's `multicell` work size,
+    the largest of the three cells')."""
+    if hidden <= 1:
+        return max(max_len, 1)
+    size = work_size(4, hidden, lstm_h.PER_STEP * hidden, max_len)
+    return (size + CACHE - 1) // CACHE
 
-    p: (P_MAX,) parameters; S: (>= T, CACHE) scratch; grad (P_MAX,) receives dL/dparams
-    in its first n_params(cell) entries.
+
+@kernel
+def sequence_grad(cell, hidden, p, loss, toks, start, T, S, grad):
+    """Forward + BPTT on one word with the kernel of the cell and hidden size; -> its mean
+    loss.
+
+    p: (>= n_params,) parameters; S: (>= scratch_rows(T, hidden), CACHE) scratch, C order;
+    grad (>= n_params,) receives dL/dparams in its first n_params(cell, hidden) entries.
     """
+    if hidden > 1:
+        if cell == LSTM:
+            return lstm_h.sequence_grad(p, loss, toks, start, T, S, grad, hidden)
+        if cell == RELU:
+            return relu_h.sequence_grad(p, loss, toks, start, T, S, grad, hidden)
+        return gru_h.sequence_grad(p, loss, toks, start, T, S, grad, hidden)
     if cell == LSTM:
         return lstm.sequence_grad(p, loss, toks, start, T, S, grad)
     if cell == RELU:
@@ -36,19 +56,19 @@ def sequence_grad(cell, p, loss, toks, start, T, S, grad):
 
 
 @kernel
-def train_epoch(cell, p, m, v, step, lr, loss, toks, offs, order, S, grad):
+def train_epoch(cell, hidden, p, m, v, step, lr, loss, toks, offs, order, S, grad):
     """One online epoch: for each word in `order`, forward + BPTT + one Adam step.
 
-    p, m, v: (P_MAX,) parameters and Adam moments, updated in place; step: Adam's step
+    p, m, v: (>= n_params,) parameters and Adam moments, updated in place; step: Adam's step
     count before the epoch. Returns (mean online loss, step count after). Like the
     reference, stops right after the first step whose loss is not finite and returns it.
     """
-    npar = 24 if cell == LSTM else (9 if cell == RELU else 19)
+    npar = n_params_of(cell, hidden)
     total = 0.0
     for j in range(order.shape[0]):
         s = order[j]
         start = offs[s]
-        value = sequence_grad(cell, p, loss, toks, start, offs[s + 1] - start, S, grad)
+        value = sequence_grad(cell, hidden, p, loss, toks, start, offs[s + 1] - start, S, grad)
         step += 1.0
         adam_step(p, grad, m, v, npar, step, lr)
         if not math.isfinite(value):
@@ -57,6 +77,7 @@ def train_epoch(cell, p, m, v, step, lr, loss, toks, offs, order, S, grad):
     return total / max(order.shape[0], 1), step
 
 
-def scratch(max_len: int):
-    """(S, grad) scratch arrays for words up to max_len tokens."""
-    return np.empty((max(int(max_len), 1), CACHE)), np.empty(P_MAX)
+def scratch(max_len: int, cell: str = "lstm", hidden: int = 1):
+    """(S, grad) scratch arrays for words up to max_len tokens (a model of `cell`, `hidden`)."""
+    rows = scratch_rows(max(int(max_len), 1), int(hidden))
+    return np.empty((rows, CACHE)), np.empty(max(n_params(cell, hidden), n_params("lstm")))
