@@ -1,13 +1,14 @@
 """`counting train`: train one model and write history.json, best.pt and checkpoints/.
 
 --engine fast (numba, `counting.engine.FastBackend`) is the default where it applies
-(hidden size 1, float64); otherwise the torch reference runs. Both write the same files.
+(hidden sizes 1-8, float64); otherwise the torch reference runs. Both write the same files.
 """
 
 from __future__ import annotations
 
 from counting.datasets import load_datasets
-from counting.models import CELLS
+from counting.models import CELLS, MAX_HIDDEN
+from counting.options import int_in
 from counting.training import ReferenceBackend, TrainConfig, run_training
 
 
@@ -20,7 +21,8 @@ def add_training_options(p) -> None:
     p.add_argument("--loss", choices=("mse", "bce"), default="mse", help="loss (default mse)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                    help="floating-point type (default float64)")
-    p.add_argument("--hidden-size", type=int, default=1, help="hidden units (default 1)")
+    p.add_argument("--hidden-size", type=int_in(1, MAX_HIDDEN), default=1,
+                   help=f"hidden units, 1 to {MAX_HIDDEN} (default 1)")
 
 
 def register(sub) -> None:
@@ -30,18 +32,18 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="run directory to write")
     p.add_argument("--seed", type=int, default=0, help="init seed (default 0)")
     p.add_argument("--engine", choices=("fast", "reference"), default=None,
-                   help="fast = numba kernels (the default where they apply: hidden size 1, "
-                   "float64); reference = plain torch (any model; the oracle)")
+                   help="fast = numba kernels (the default where they apply: float64, hidden "
+                   "sizes 1-8); reference = plain torch (any model; the oracle)")
     add_training_options(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    backend = _backend(args)
     sets = load_datasets(args.data, ("train", "validation", "long"),
                          required=("train", "validation"))
     config = TrainConfig(cell=args.cell, hidden_size=args.hidden_size, epochs=args.epochs,
                          lr=args.lr, loss=args.loss, seed=args.seed, dtype=args.dtype)
-    backend = _backend(args)
     history = run_training(config, sets, args.out, backend_factory=backend)
     if history["diverged"]:
         print(f"run diverged at epoch {history['diverged_at_epoch']} (loss not finite)")
