@@ -137,6 +137,27 @@ def test_evaluation_equals_metrics_evaluate(sets, loss):
         assert math.isclose(got["loss"], want["loss"], rel_tol=1e-12)
 
 
+def test_evaluation_walkers_cut_duplicates_and_prefixes():
+    """Sets smaller than the walkers, duplicates, words that are prefixes of others; the cut
+    gives each walker about equal trie steps."""
+    from counting.engine.evaluate_h import WALKERS, cut
+    from counting.engine.words import EvalSet
+
+    for words in (["()"], ["(())", "()", "(())", "()()", "()", "(()())", "((()))", "(("],
+                  ["()" * 20, "()" * 20, "(" * 20 + ")" * 20]):
+        for cell in CELLS:
+            model = init_model(cell, 3, 4, "float64")
+            got, want = evaluate_many([model], words)[0], evaluate(model, words)
+            assert got["fpfs"] == want["fpfs"]
+            assert math.isclose(got["loss"], want["loss"], rel_tol=1e-12)
+    es = EvalSet.from_words(make_datasets("smoke", seed=1, progress=False)["validation"])
+    bounds = cut(es.offs, es.lcp, WALKERS)
+    steps = np.diff(es.offs) - es.lcp
+    shares = [steps[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:])]
+    assert bounds[0] == 0 and bounds[-1] == es.lcp.size and np.all(np.diff(bounds) >= 0)
+    assert max(shares) - min(shares) <= 2 * es.max_len
+
+
 def test_mixed_bank_equals_models_one_by_one(sets):
     """Hidden sizes 1, 2 and 7 of every cell in one ModelBank (one parallel call): each
     model's epoch, parameters and evaluation bit for bit as FastBackend alone."""
