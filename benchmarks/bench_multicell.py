@@ -10,9 +10,11 @@ LSTM costs <= 4x the H = 1 LSTM; say where the time goes at H = 8.
 A "model-epoch" is one online epoch on the 10,000 training words plus the driver's
 evaluations after it, as in bench_engine.py: "t+v" = the epoch + the validation set, "drv" =
 the epoch + the train, validation and long sets (what `counting train` and the sweep do).
-  1. reference: `ReferenceBackend` on one torch thread; training timed on --ref-words words
-     and scaled by tokens, evaluations (batched torch) on the whole sets;
-  2. fast, one model on one thread: `FastBackend` (what `counting train` runs);
+  1. reference: `ReferenceBackend` on one torch thread; training timed on chunks of
+     --ref-words / --repeats words and scaled by tokens, evaluations (batched torch) on the
+     whole sets;
+  2. fast, one model on one thread: `FastBackend` (what `counting train` runs), timed in
+     alternation with the reference (a change of load hits both alike);
   3. fast, many: 8 models of the cell in one `ModelBank`, all threads, wall time / 8 (what
      a sweep gets per model-epoch).
 Profile (one thread, H = 8 by default): the training kernel's four passes timed
@@ -61,43 +63,48 @@ def best(fn, repeats: int, clock=time.process_time) -> float:
     return min(times)
 
 
-def reference_times(cell: str, H: int, sets: dict, ref_words: int, repeats: int) -> dict:
+def single_thread_times(cell: str, H: int, sets: dict, ref_words: int,
+                        repeats: int) -> tuple[dict, dict]:
+    """(reference, fast) seconds per model-epoch on one thread, measured in alternation (each
+    round: the fast epoch and evaluations, then a reference chunk of ref_words / repeats
+    training words and its evaluations), so that a change of load hits both alike; minimum
+    over the rounds, reference training scaled from its fastest chunk by tokens."""
     import torch
 
+    from counting.engine import FastBackend
     from counting.models import init_model
     from counting.training import ReferenceBackend, TrainConfig, shuffle_orders
 
     torch.set_num_threads(1)
     train = sets["train"]
-    rb = ReferenceBackend(init_model(cell, H, 1, "float64"), train,
-                          TrainConfig(cell=cell, seed=1, hidden_size=H))
-    order = shuffle_orders(1, len(train), 1)[0][: ref_words + 20]
-    rb.train_epoch(order[:20])  # warm-up: torch's first calls are slow, and scaled up below
-    order = order[20:]
-    scale = sum(len(w) for w in train) / sum(len(train[k]) for k in order)
-    train_s = best(lambda: rb.train_epoch(order), 1) * scale
-    ev = {k: best(lambda k=k: rb.evaluate(sets[k]), repeats) for k in DRIVER_SETS}
-    return {"train": train_s, "eval": ev, "train+val": train_s + ev["validation"],
-            "driver": train_s + sum(ev.values())}
-
-
-def fast_single_times(cell: str, H: int, sets: dict, repeats: int) -> dict:
-    from counting.engine import FastBackend
-    from counting.models import init_model
-    from counting.training import TrainConfig, shuffle_orders
-
-    train = sets["train"]
-    fb = FastBackend(init_model(cell, H, 1, "float64"), train,
-                     TrainConfig(cell=cell, seed=1, hidden_size=H))
+    cfg = TrainConfig(cell=cell, seed=1, hidden_size=H)
+    fb = FastBackend(init_model(cell, H, 1, "float64"), train, cfg)
+    rb = ReferenceBackend(init_model(cell, H, 1, "float64"), train, cfg)
     orders = shuffle_orders(1, len(train), repeats + 1)
     fb.train_epoch(orders[0])  # compile / load the cache
+    rb.train_epoch(orders[0][:20])  # warm-up: torch's first calls are slow (and scaled up)
     for k in DRIVER_SETS:
         fb.evaluate(sets[k])
-    it = iter(orders[1:])
-    train_s = best(lambda: fb.train_epoch(next(it)), repeats)
-    ev = {k: best(lambda k=k: fb.evaluate(sets[k]), repeats) for k in DRIVER_SETS}
-    return {"train": train_s, "eval": ev, "train+val": train_s + ev["validation"],
-            "driver": train_s + sum(ev.values())}
+    chunk = max(ref_words // repeats, 1)
+    all_tokens = sum(len(w) for w in train)
+    fast = {"train": [], **{k: [] for k in DRIVER_SETS}}
+    ref = {"train": [], **{k: [] for k in DRIVER_SETS}}
+    for r in range(repeats):
+        fast["train"].append(best(lambda r=r: fb.train_epoch(orders[r + 1]), 1))
+        for k in DRIVER_SETS:
+            fast[k].append(best(lambda k=k: fb.evaluate(sets[k]), 1))
+        words = orders[0][20 + r * chunk: 20 + (r + 1) * chunk]
+        scale = all_tokens / sum(len(train[j]) for j in words)
+        ref["train"].append(best(lambda w=words: rb.train_epoch(w), 1) * scale)
+        for k in DRIVER_SETS:
+            ref[k].append(best(lambda k=k: rb.evaluate(sets[k]), 1))
+    out = []
+    for d in (ref, fast):
+        t = min(d["train"])
+        ev = {k: min(d[k]) for k in DRIVER_SETS}
+        out.append({"train": t, "eval": ev, "train+val": t + ev["validation"],
+                    "driver": t + sum(ev.values())})
+    return out[0], out[1]
 
 
 def fast_many_times(cell: str, H: int, sets: dict, repeats: int, models: int = 8) -> dict:
@@ -217,15 +224,18 @@ def profile(cell: str, H: int, sets: dict, repeats: int) -> dict:
     S, _ = scratch(max(len(w) for w in train), cell, H)
     p = fb.params.copy()
     fn = PASSES[cell]
-    cumulative = []
-    for upto in range(1, 5):
-        fn(upto, p, 0, toks, offs, order, S, H)
-        cumulative.append(best(lambda u=upto: fn(u, p, 0, toks, offs, order, S, H), repeats))
-    fb.train_epoch(order)
-    epoch = best(lambda: fb.train_epoch(order), repeats)
+    runs = [lambda u=upto: fn(u, p, 0, toks, offs, order, S, H) for upto in range(1, 5)]
+    runs.append(lambda: fb.train_epoch(order))
+    for run in runs:
+        run()  # compile
+    times = [[] for _ in runs]
+    for _ in range(2 * repeats):  # round robin, so that a load change hits every part alike
+        for run, t in zip(runs, times, strict=True):
+            t.append(best(run, 1))
+    cumulative = [min(t) for t in times]
     out = {name: cumulative[i] - (cumulative[i - 1] if i else 0.0)
            for i, name in enumerate(PASS_NAMES)}
-    out["Adam (the epoch minus the gradients)"] = epoch - cumulative[-1]
+    out["Adam (the epoch minus the gradients)"] = cumulative[4] - cumulative[3]
     for k in DRIVER_SETS:
         fb.evaluate(sets[k])
         out[f"evaluation: {k} set"] = best(lambda k=k: fb.evaluate(sets[k]), repeats)
@@ -245,7 +255,8 @@ def markdown(env: dict, res: dict) -> str:
         "",
         "Per model-epoch. *t+v* = the online epoch + the validation set; *drv* = the epoch + "
         "the train, validation and long sets. Reference: torch on one thread, training timed "
-        f"on {res['ref_words']} words and scaled by tokens. Fast 1 thread: `FastBackend`; "
+        f"on chunks of {res['ref_words']} words in all and scaled by tokens, in alternation "
+        "with the fast one. Fast 1 thread: `FastBackend`; "
         "fast many: 8 models in one `ModelBank` on all threads, wall time / 8. Ratios: "
         "reference / fast (drv). x H=1: the fast cost over the same cell's H = 1 cost.",
         "",
@@ -305,8 +316,9 @@ def main(argv=None) -> int:
     ap.add_argument("--cells", default=",".join(CELLS), help="cells (default all three)")
     ap.add_argument("--hidden", default=",".join(map(str, SIZES)),
                     help="hidden sizes (default 1,2,4,8)")
-    ap.add_argument("--ref-words", type=int, default=500,
-                    help="training words timed for the reference (default 500)")
+    ap.add_argument("--ref-words", type=int, default=600,
+                    help="training words timed for the reference, in --repeats chunks "
+                    "(default 600)")
     ap.add_argument("--repeats", type=int, default=3, help="best of N (default 3)")
     ap.add_argument("--profile-hidden", type=int, default=8,
                     help="hidden size of the profile (default 8; 0: no profile)")
@@ -326,9 +338,9 @@ def main(argv=None) -> int:
         for H in sizes:
             key = f"{cell}-{H}"
             t0 = time.perf_counter()
-            res["fast_single"][key] = fast_single_times(cell, H, sets, args.repeats)
+            res["reference"][key], res["fast_single"][key] = single_thread_times(
+                cell, H, sets, args.ref_words, args.repeats)
             res["fast_many"][key] = fast_many_times(cell, H, sets, args.repeats)
-            res["reference"][key] = reference_times(cell, H, sets, args.ref_words, args.repeats)
             print(key, f"({time.perf_counter() - t0:.0f} s)",
                   json.dumps({k: res[k][key] for k in ("reference", "fast_single",
                                                        "fast_many")}), flush=True)
