@@ -205,3 +205,32 @@ def test_engine_fast_refuses_what_it_does_not_support(tmp_path, capsys):
                  "--engine", "fast"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "float64" in err, err
+
+
+def test_sweep_at_hidden_size_3_resumes_and_equals_counting_train(tmp_path, monkeypatch):
+    """A sweep at H = 3 on the engine, killed during its second epoch's files and run again,
+    ends with the files of an uninterrupted sweep; a run's files are what `counting train
+    --hidden-size 3` writes (bitwise: the same kernels and orders)."""
+    from test_sweep import Interrupt, interrupt_after, snapshot
+
+    from counting.sweep import run_sweep
+    from counting.training import run_training
+
+    s = make_datasets("smoke", seed=2, progress=False)
+    small = {"train": s["train"][:40], "validation": s["validation"][:20], "long": s["long"][:5]}
+    opts = dict(runs=(1, 1, 1), epochs=2, progress=False, hidden_size=3)
+    rows = run_sweep(small, tmp_path / "ref", **opts)
+    with monkeypatch.context() as m:
+        interrupt_after(m, "_save_state", 2)  # killed at epoch 2's state: resumes at epoch 1
+        with pytest.raises(Interrupt):
+            run_sweep(small, tmp_path / "cut", **opts)
+    assert (tmp_path / "cut" / ".state.npz").exists()
+    run_sweep(small, tmp_path / "cut", **opts)
+    assert snapshot(tmp_path / "cut") == snapshot(tmp_path / "ref")
+    r = rows[2]
+    meta = {"sweep_seed": 0, "cell": r["cell"], "run": r["run"], "init_seed": r["seed"]}
+    cfg = TrainConfig(cell=r["cell"], epochs=2, seed=r["seed"], hidden_size=3)
+    run_training(cfg, small, tmp_path / "single", FastBackend, progress=False, meta=meta)
+    theirs = {k.split("/", 2)[2]: v for k, v in snapshot(tmp_path / "ref").items()
+              if k.startswith(f"{r['cell']}/run_00/")}
+    assert snapshot(tmp_path / "single") == theirs
