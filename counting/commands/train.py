@@ -92,9 +92,9 @@ def run(args) -> int:
     config = TrainConfig(cell=args.cell, hidden_size=args.hidden_size, epochs=args.epochs,
                          lr=args.lr, loss=args.loss, seed=args.seed, dtype=args.dtype,
                          **option_values(args))
+    backend = _backend(args)
     sets = load_datasets(args.data, ("train", "validation", "long"),
                          required=("train", "validation"))
-    backend = _backend(args)
     if backend.name == "fast":
         from counting.firstrun import warm_engine
 
