@@ -40,7 +40,7 @@ def epoch_before(cell, p, m, v, step, lr, loss, toks, offs, order, S, grad):
     for j in range(order.shape[0]):
         s = order[j]
         start = offs[s]
-        value = sequence_grad(cell, p, loss, toks, start, offs[s + 1] - start, S, grad)
+        value = sequence_grad(cell, 1, p, loss, toks, start, offs[s + 1] - start, S, grad)
         step += 1.0
         adam_step(p, grad, m, v, npar, step, lr)
         if not math.isfinite(value):
@@ -84,7 +84,7 @@ def time_cell(cell: str, words: list[str], repeats: int) -> dict[str, list[float
         if name == "before":
             epoch_before(cid, p, m, v, 0.0, lr, lid, toks, offs, order, S, grad)
         else:
-            train_epoch(cid, p, m, v, 0.0, lr, lid, toks, offs, order, S, grad, opts[name], acc)
+            train_epoch(cid, 1, p, m, v, 0.0, lr, lid, toks, offs, order, S, grad, opts[name], acc)
         return time.perf_counter() - t
 
     names = ["before", *VARIANTS]

@@ -19,6 +19,7 @@ from counting.dyck import one_hot
 CELLS = ("lstm", "relu", "gru")
 GATES = {"lstm": 4, "relu": 1, "gru": 3}
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+MAX_HIDDEN = 8  # the largest hidden size the CLI accepts and the fast engine compiles
 
 
 def resolve_dtype(dtype) -> torch.dtype:

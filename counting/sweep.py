@@ -19,7 +19,7 @@ sweep (in a new directory) repeats every run of a smaller one with the same seed
 --seed <seed>` (same data and options) reproduces a run's weights and metrics bit for bit.
 The seed is in the summary and in each run's history meta (with sweep_seed, cell, run).
 
-Engine. Runs the fast engine handles (hidden size 1, float64) train together, all of them
+Engine. Runs the fast engine handles (float64, hidden sizes 1-8) train together, all of them
 in each epoch's parallel kernel calls (`counting.engine.runs`); their history `seconds` is
 the epoch's wall time / runs in it, evaluation included. Other runs train one after
 another with the reference backend through `counting.training.run_training`.

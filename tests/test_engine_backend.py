@@ -105,10 +105,14 @@ def test_evalset_handles_duplicates_prefixes_and_order():
 
 def test_supports_and_refusals():
     assert supports("lstm") is None
-    assert "hidden size 1" in supports("gru", hidden_size=2)
+    assert all(supports(c, hidden_size=h) is None for c in CELLS for h in range(1, 9))
+    for h in (0, 9):
+        assert "hidden sizes 1 to 8" in supports("gru", hidden_size=h)
     assert "float64" in supports("relu", dtype="float32")
-    with pytest.raises(ValueError, match="hidden size 1.*--engine reference"):
-        FastBackend(init_model("lstm", 2, 0, "float64"), ["()"], TrainConfig(hidden_size=2))
+    with pytest.raises(ValueError, match="hidden sizes 1 to 8.*--engine reference"):
+        FastBackend(init_model("lstm", 9, 0, "float64"), ["()"], TrainConfig(hidden_size=9))
+    with pytest.raises(ValueError, match="float64.*--engine reference"):
+        FastBackend(init_model("lstm", 2, 0, "float32"), ["()"], TrainConfig(hidden_size=2))
 
 
 def _train_args(data, out, **kw):
@@ -129,10 +133,13 @@ def test_train_command_engine_choice(tmp_path, sets):
     assert args.func(args) == 0
     assert json.loads((tmp_path / "auto" / "history.json").read_text())["backend"] == "fast"
     args = _train_args(data, tmp_path / "h2", hidden_size=2)
-    assert args.func(args) == 0  # falls back to the reference for hidden size 2
-    assert json.loads((tmp_path / "h2" / "history.json").read_text())["backend"] == "reference"
-    args = _train_args(data, tmp_path / "forced", hidden_size=2, engine="fast")
-    with pytest.raises(ValueError, match="--engine fast: .*hidden size 1"):
+    assert args.func(args) == 0  # hidden size 2: the engine
+    assert json.loads((tmp_path / "h2" / "history.json").read_text())["backend"] == "fast"
+    args = _train_args(data, tmp_path / "f32", dtype="float32")
+    assert args.func(args) == 0  # float32 falls back to the reference
+    assert json.loads((tmp_path / "f32" / "history.json").read_text())["backend"] == "reference"
+    args = _train_args(data, tmp_path / "forced", dtype="float32", engine="fast")
+    with pytest.raises(ValueError, match="--engine fast: .*float64"):
         args.func(args)
     args = _train_args(data, tmp_path / "ref", engine="reference")
     assert args.func(args) == 0

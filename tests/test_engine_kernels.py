@@ -38,7 +38,7 @@ def engine_grad(model, word: str, loss: str) -> tuple[float, np.ndarray]:
     p[: n_params(model.cell)] = pack(model)
     toks = np.array([0 if ch == "(" else 1 for ch in word], dtype=np.int8)
     S, grad = scratch(len(word))
-    value = sequence_grad(CELL_IDS[model.cell], p, loss_id(loss), toks, 0, len(word), S, grad)
+    value = sequence_grad(CELL_IDS[model.cell], 1, p, loss_id(loss), toks, 0, len(word), S, grad)
     return value, grad[: n_params(model.cell)].copy()
 
 

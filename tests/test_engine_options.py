@@ -78,7 +78,7 @@ def engine_adjusted_grad(model, batch: list[str], loss: str, config: TrainConfig
     acc = np.zeros(P_MAX)
     for j, w in enumerate(batch):
         toks = np.array([0 if ch == "(" else 1 for ch in w], dtype=np.int8)
-        sequence_grad(CELL_IDS[model.cell], p, loss_id(loss), toks, 0, len(w), S, grad)
+        sequence_grad(CELL_IDS[model.cell], 1, p, loss_id(loss), toks, 0, len(w), S, grad)
         if len(batch) > 1:
             accumulate(acc, grad, n, j == 0)
     if len(batch) > 1:
@@ -149,7 +149,7 @@ def online_epoch_as_before(cell, p, m, v, step, lr, loss, toks, offs, order, S, 
     for j in range(order.shape[0]):
         s = order[j]
         start = offs[s]
-        value = sequence_grad(cell, p, loss, toks, start, offs[s + 1] - start, S, grad)
+        value = sequence_grad(cell, 1, p, loss, toks, start, offs[s + 1] - start, S, grad)
         step += 1.0
         adam_step(p, grad, m, v, npar, step, lr)
         if not math.isfinite(value):
@@ -200,6 +200,25 @@ def test_batch_1_large_clip_no_penalties_is_online_training_bit_for_bit(cell, wo
         assert rb.train_epoch(order[:60]) == want
         for a, b in zip(rb.model.parameters(), old.parameters(), strict=True):
             assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("hidden", [2, 5])
+def test_options_with_hidden_size_above_1_match_reference(cell, hidden, words):
+    """The options act on the flat vectors of any hidden size: 60 words in batches of 4 with
+    clip, weight decay and L1, engine against reference (the multi-cell engine's tolerance,
+    1e-10 after the steps; its sums run in another order than torch's)."""
+    order = np.random.default_rng(3).permutation(len(words))[:60]
+    opts = {**OPTIONS["all"], **({"init": "irnn"} if cell == "relu" else {}),
+            **({"forget_bias": 2.0} if cell == "lstm" else {})}
+    cfg = TrainConfig(cell=cell, hidden_size=hidden, seed=11, **opts)
+    ref = ReferenceBackend(initial_model(cfg), words, cfg)
+    fast = FastBackend(initial_model(cfg), words, cfg)
+    a, b = ref.train_epoch(order), fast.train_epoch(order)
+    assert abs(a - b) <= 1e-10 * max(1.0, abs(a))
+    ref_p = np.concatenate([q.detach().reshape(-1).numpy() for q in ref.model.parameters()])
+    np.testing.assert_allclose(fast.params[: fast.n], ref_p, rtol=0, atol=1e-10)
+    assert fast.step == 15
 
 
 def test_a_batch_larger_than_the_epoch_is_one_step():

@@ -77,7 +77,7 @@ def test_vectorized_blocks_equal_single_models(sets):
     for cell in ("lstm", "relu", "gru"):
         models = [init_model(cell, 1, s, "float64") for s in range(9)]
         bank = ModelBank(models, [0.0] * 9, 0)
-        blocks, widths, _ = bank.blocks(range(9))
+        blocks, widths, _, _ = bank.blocks(range(9))
         assert widths.tolist() == [16]
         joint = JointSet({"validation": sets["validation"], "long": sets["long"]})
         _, per_set = bank.epoch(range(9), None, None, joint)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from counting.commands import sweep as sweep_cmd
 from counting.datasets import make_datasets, write_datasets
 from counting.engine import FastBackend
 from counting.sweep import ROW_KEYS, run_seed, run_sweep
-from counting.training import TrainConfig, run_training
+from counting.training import ReferenceBackend, TrainConfig, run_training
 
 RUNS = (1, 2, 1)
 EPOCHS = 3
@@ -175,11 +176,20 @@ def test_other_options_in_the_same_directory_are_refused(tmp_path, sets):
         run_sweep(sets, tmp_path / "y", runs=1, epochs=1, progress=False, momentum=0.9)
 
 
-def test_reference_fallback_for_hidden_size_2(tmp_path, sets):
-    rows = run_sweep(sets, tmp_path, cells=("relu",), runs=(1,), epochs=1, progress=False,
-                     hidden_size=2)
+def test_hidden_size_2_on_the_engine_and_float32_on_the_reference(tmp_path, sets):
+    rows = run_sweep(sets, tmp_path / "h2", cells=("relu",), runs=(1,), epochs=1,
+                     progress=False, hidden_size=2)
     h = json.loads((Path(rows[0]["dir"]) / "history.json").read_text())
-    assert h["backend"] == "reference" and h["config"]["hidden_size"] == 2
+    assert h["backend"] == "fast" and h["config"]["hidden_size"] == 2
+    ref = run_training(TrainConfig(cell="relu", epochs=1, hidden_size=2, seed=rows[0]["seed"]),
+                       sets, None, ReferenceBackend, progress=False)
+    for k, v in ref["epochs"][0].items():
+        if k != "seconds":
+            assert math.isclose(h["epochs"][0][k], v, rel_tol=1e-9, abs_tol=1e-12), k
+    rows = run_sweep(sets, tmp_path / "f32", cells=("relu",), runs=(1,), epochs=1,
+                     progress=False, dtype="float32")
+    h = json.loads((Path(rows[0]["dir"]) / "history.json").read_text())
+    assert h["backend"] == "reference" and h["config"]["dtype"] == "float32"
 
 
 def _parse(argv):

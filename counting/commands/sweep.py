@@ -96,8 +96,11 @@ def run(args) -> int:
     from counting.engine import supports
     from counting.firstrun import warm_engine
     from counting.sweep import run_sweep
-    from counting.training import EVAL_SETS
+    from counting.training import EVAL_SETS, TrainConfig
 
+    for cell in cells:  # a training option that does not apply to a cell: refused first
+        TrainConfig(cell=cell, epochs=args.epochs, lr=args.lr, loss=args.loss, dtype=args.dtype,
+                    hidden_size=args.hidden_size, **option_values(args))
     sets = load_datasets(args.data, EVAL_SETS, required=("train", "validation"))  # bad data first
     if supports(cells[0], args.hidden_size, args.dtype) is None:
         warm_engine("sweep", args.loss)  # compile before the bar starts: an honest ETA

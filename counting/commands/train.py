@@ -1,14 +1,14 @@
 """`counting train`: train one model and write history.json, best.pt and checkpoints/.
 
 --engine fast (numba, `counting.engine.FastBackend`) is the default where it applies
-(hidden size 1, float64); otherwise the torch reference runs. Both write the same files.
+(hidden sizes 1-8, float64); otherwise the torch reference runs. Both write the same files.
 """
 
 from __future__ import annotations
 
 from counting.datasets import load_datasets
 from counting.inits import INITS
-from counting.models import CELLS
+from counting.models import CELLS, MAX_HIDDEN
 from counting.options import (
     float_in,
     int_in,
@@ -19,8 +19,6 @@ from counting.options import (
 )
 from counting.paths import declare_paths
 from counting.training import OPTION_FIELDS, ReferenceBackend, TrainConfig, run_training
-
-MAX_HIDDEN = 8  # hidden units: the toolkit is about tiny counters (the paper uses 1)
 
 
 def add_training_options(p) -> None:
@@ -40,8 +38,7 @@ def add_training_options(p) -> None:
                    help="floating-point type of the model (default float64; the fast engine "
                    "needs float64)")
     p.add_argument("--hidden-size", type=int_in(1, MAX_HIDDEN), default=1,
-                   help=f"hidden units, 1 to {MAX_HIDDEN} (default 1, the paper's; the fast "
-                   "engine needs 1)")
+                   help=f"hidden units, 1 to {MAX_HIDDEN} (default 1, the paper's)")
     g = p.add_argument_group("training options (defaults: the paper's online protocol)")
     g.add_argument("--init", choices=INITS, default="torch",
                    help="initial weights: torch = PyTorch's default init (default); irnn = "
@@ -85,8 +82,8 @@ def register(sub) -> None:
                    "(default 0)")
     declare_paths(p, output_dirs=("out",))
     p.add_argument("--engine", choices=("fast", "reference"), default=None,
-                   help="fast = numba kernels (the default where they apply: hidden size 1, "
-                   "float64); reference = plain torch (any model; the oracle)")
+                   help="fast = numba kernels (the default where they apply: float64, hidden "
+                   "sizes 1-8); reference = plain torch (any model; the oracle)")
     add_training_options(p)
     p.set_defaults(func=run)
 
@@ -95,9 +92,9 @@ def run(args) -> int:
     config = TrainConfig(cell=args.cell, hidden_size=args.hidden_size, epochs=args.epochs,
                          lr=args.lr, loss=args.loss, seed=args.seed, dtype=args.dtype,
                          **option_values(args))
+    backend = _backend(args)
     sets = load_datasets(args.data, ("train", "validation", "long"),
                          required=("train", "validation"))
-    backend = _backend(args)
     if backend.name == "fast":
         from counting.firstrun import warm_engine
 

@@ -15,8 +15,9 @@ def evaluate_many(models: list, seqs: list[str], loss: str = "mse") -> list[dict
     """Evaluate each model on `seqs` -> one dict per model, as `counting.metrics.evaluate`:
     {"n", "accuracy" (%), "fpf" (mean), "fully_right", "loss", "fpfs" (list of int)}.
 
-    Hidden-size-1 float64 models run in the numba kernels (blocks of up to 32 models of a
-    cell, one per SIMD lane, blocks spread over the threads); any other model falls back to
+    float64 models of hidden size 1-8 run in the numba kernels (hidden size 1: blocks of up
+    to 32 models of a cell, one per SIMD lane; H > 1: one model per block, its gates
+    vectorized; blocks spread over the threads); any other model falls back to
     `counting.metrics.evaluate`. Results agree with `counting.metrics.evaluate` to rounding
     (losses within 1e-12 relative in the tests, typically ~1e-15; FPFs exactly, unless an
     output lies within rounding of the 0.5 threshold).

@@ -2,7 +2,7 @@
 
 Same interface as `ReferenceBackend`: `train_epoch(order) -> mean online loss`,
 `evaluate(seqs) -> metrics dict` (as `counting.metrics.evaluate`), `to_model()`. It runs on
-one thread (no numba threading layer is started); hidden size 1 and float64 only.
+one thread (no numba threading layer is started); hidden sizes 1-8, float64 only.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from counting.engine.evaluate import eval_block
+from counting.engine.evaluate_h import eval_model
 from counting.engine.layout import CELL_IDS, P_MAX, n_params, pack, supports, unpack
 from counting.engine.losses import loss_id
 from counting.engine.train import scratch, train_epoch
@@ -20,11 +21,12 @@ from counting.models import CounterRNN
 
 
 class FastBackend:
-    """Adam training of one hidden-size-1 float64 model with the numba kernels, with the
+    """Adam training of one float64 model (hidden size 1-8) with the numba kernels, with the
     config's training options (batch size, clip, weight decay, L1; `engine.update`).
 
-    State: parameters, Adam moments (P_MAX,) float64 and Adam's step count; they start from
-    `model` (normally `init_model(cell, 1, seed)`) and zero moments, as torch's Adam does.
+    State: parameters, Adam moments (max(P_MAX, n),) float64 (n = n_params(cell, hidden))
+    and Adam's step count; they start from `model` (normally `init_model(cell, H, seed)`) and
+    zero moments, as torch's Adam does.
     """
 
     name = "fast"
@@ -35,19 +37,21 @@ class FastBackend:
             raise ValueError(f"{reason}; use the reference engine (--engine reference)")
         self.cell = model.cell
         self.cell_id = CELL_IDS[model.cell]
-        self.n = n_params(model.cell)
-        self.params = np.zeros(P_MAX)
+        self.hidden = model.hidden_size
+        self.n = n_params(model.cell, self.hidden)
+        self.params = np.zeros(max(P_MAX, self.n))
         self.params[: self.n] = pack(model)
-        self.m = np.zeros(P_MAX)
-        self.v = np.zeros(P_MAX)
+        self.m = np.zeros(self.params.size)
+        self.v = np.zeros(self.params.size)
         self.step = 0.0
         self.lr = float(config.lr)
         self.loss_name = config.loss
         self.loss = loss_id(config.loss)
         self.toks, self.offs = pack_words(train_seqs)
-        self._scratch = scratch(max((len(s) for s in train_seqs), default=1))
+        self._scratch = scratch(max((len(s) for s in train_seqs), default=1), self.cell,
+                                self.hidden)
         self.opts = options_vector(config)  # batch size, clip, weight decay, L1
-        self._acc = np.empty(P_MAX)
+        self._acc = np.empty(self._scratch[1].size)
         self._prepared: dict[int, tuple[list, EvalSet]] = {}
 
     def train_epoch(self, order: np.ndarray) -> float:
@@ -55,8 +59,8 @@ class FastBackend:
         if order.size and (order.min() < 0 or order.max() >= self.offs.size - 1):
             raise ValueError(f"order indexes outside the {self.offs.size - 1} training words")
         value, self.step = train_epoch(
-            self.cell_id, self.params, self.m, self.v, self.step, self.lr, self.loss,
-            self.toks, self.offs, order, *self._scratch, self.opts, self._acc,
+            self.cell_id, self.hidden, self.params, self.m, self.v, self.step, self.lr,
+            self.loss, self.toks, self.offs, order, *self._scratch, self.opts, self._acc,
         )
         return float(value)
 
@@ -70,20 +74,25 @@ class FastBackend:
 
     def evaluate(self, seqs: list[str]) -> dict:
         es = self.prepared(seqs)
-        seq_loss, fpf = evaluate_prepared(self.cell_id, self.params, self.loss, es)
+        seq_loss, fpf = evaluate_prepared(self.cell_id, self.params, self.loss, es, self.hidden)
         return metrics_dict(seq_loss, fpf, es.lengths)
 
     def to_model(self) -> CounterRNN:
-        return unpack(self.params[: self.n], self.cell)
+        return unpack(self.params[: self.n], self.cell, hidden_size=self.hidden)
 
 
-def evaluate_prepared(cell_id: int, params: np.ndarray, loss: int, es: EvalSet):
+def evaluate_prepared(cell_id: int, params: np.ndarray, loss: int, es: EvalSet,
+                      hidden: int = 1):
     """One model on a prepared set -> (per-word losses, FPFs), both in the set's input order."""
     n = es.index.size
     seq_loss = np.empty((1, n))
     fpf = np.empty((1, n), dtype=np.int64)
-    PT = np.ascontiguousarray(params.reshape(-1, 1))
-    eval_block(cell_id, PT, loss, es.toks, es.offs, es.lcp, es.max_len, seq_loss, fpf)
+    if hidden > 1:
+        eval_model(cell_id, hidden, params, loss, es.toks, es.offs, es.lcp, es.max_len,
+                   seq_loss[0], fpf[0])
+    else:
+        PT = np.ascontiguousarray(params.reshape(-1, 1))
+        eval_block(cell_id, PT, loss, es.toks, es.offs, es.lcp, es.max_len, seq_loss, fpf)
     return unsort(seq_loss[0], es.index), unsort(fpf[0], es.index)
 
 

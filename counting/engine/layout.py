@@ -1,7 +1,7 @@
-"""Flat parameter vectors for hidden-size-1 models, and conversion to and from `CounterRNN`.
+"""Flat parameter vectors of models, and conversion to and from `CounterRNN`.
 
 A model's parameters are one float64 vector in `model.parameters()` order, each tensor
-flattened row-major. With G gates (LSTM 4: i f g o; GRU 3: r z n; ReLU 1):
+flattened row-major. With G gates (LSTM 4: i f g o; GRU 3: r z n; ReLU 1), hidden size 1:
 
     index            tensor                 shape
     2*q + k          rnn.weight_ih_l0       (G, 2)   gate q, input token k ('(' = 0, ')' = 1)
@@ -11,8 +11,12 @@ flattened row-major. With G gates (LSTM 4: i f g o; GRU 3: r z n; ReLU 1):
     5G + j           readout.weight         (2, 1)   output j
     5G + 2 + j       readout.bias           (2,)
 
-so a model has 5G + 4 parameters: LSTM 24, ReLU 9, GRU 19. Arrays of many models are
-(M, P_MAX) with P_MAX = 24; a model uses the first n_params(cell) entries of its row.
+so a model has 5G + 4 parameters: LSTM 24, ReLU 9, GRU 19. Arrays of many hidden-size-1
+models are (M, P_MAX) with P_MAX = 24; a model uses the first n_params(cell) entries of its
+row. Hidden size H (R = G*H gate rows, rows q*H + u for gate q and unit u): W_ih (R, 2) at 0,
+W_hh (R, H) at 2R, b_ih (R,) at 2R + RH, b_hh (R,) at 3R + RH, W_out (2, H) at 4R + RH,
+b_out (2,) at 4R + RH + 2H - n_params(cell, H) = G H (H + 4) + 2H + 2 (H = 8: LSTM 402,
+ReLU 114, GRU 306). Arrays of models of several sizes are as wide as the largest.
 """
 
 from __future__ import annotations
@@ -20,14 +24,24 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from counting.models import GATES, CounterRNN
+from counting.engine.jit import inline
+from counting.models import GATES, MAX_HIDDEN, CounterRNN
 
 CELL_IDS = {"lstm": 0, "relu": 1, "gru": 2}
 P_MAX = 5 * 4 + 4
+GATES_BY_ID = tuple(GATES[c] for c in CELL_IDS)  # gates per cell id: (4, 1, 3)
 
 
-def n_params(cell: str) -> int:
-    return 5 * GATES[cell] + 4
+def n_params(cell: str, hidden_size: int = 1) -> int:
+    G, H = GATES[cell], hidden_size
+    return G * H * (H + 4) + 2 * H + 2
+
+
+@inline
+def n_params_of(cell_id, hidden_size):
+    """`n_params` inside the kernels, from a cell id (layout.CELL_IDS)."""
+    G = 4 if cell_id == 0 else (1 if cell_id == 1 else 3)
+    return G * hidden_size * (hidden_size + 4) + 2 * hidden_size + 2
 
 
 def supports(model_or_cell, hidden_size: int = 1, dtype="float64") -> str | None:
@@ -39,28 +53,27 @@ def supports(model_or_cell, hidden_size: int = 1, dtype="float64") -> str | None
         cell = model_or_cell
     if cell not in CELL_IDS:
         return f"unknown cell {cell!r}"
-    if hidden_size != 1:
-        return f"the fast engine handles hidden size 1 only (got {hidden_size})"
+    if not (isinstance(hidden_size, int) and 1 <= hidden_size <= MAX_HIDDEN):
+        return f"the fast engine handles hidden sizes 1 to {MAX_HIDDEN} (got {hidden_size})"
     if dtype not in ("float64", torch.float64):
         return f"the fast engine computes in float64 only (got {dtype})"
     return None
 
 
 def pack(model: CounterRNN) -> np.ndarray:
-    """CounterRNN (hidden size 1) -> float64 vector (n_params(cell),), a copy."""
-    if model.hidden_size != 1:
-        raise ValueError(f"pack needs hidden size 1, got {model.hidden_size}")
+    """CounterRNN -> float64 vector (n_params(cell, hidden size),), a copy."""
     with torch.no_grad():
         parts = [p.detach().reshape(-1).to(torch.float64).numpy() for p in model.parameters()]
     return np.concatenate(parts).copy()
 
 
-def unpack(vec: np.ndarray, cell: str, dtype=torch.float64, out: CounterRNN | None = None):
-    """Inverse of `pack`: a CounterRNN (hidden size 1, `dtype`) holding `vec`'s values -
-    a new one, or `out` (a model of that cell) overwritten."""
+def unpack(vec: np.ndarray, cell: str, dtype=torch.float64, out: CounterRNN | None = None,
+           hidden_size: int = 1):
+    """Inverse of `pack`: a CounterRNN (`hidden_size`, `dtype`) holding `vec`'s values -
+    a new one, or `out` (a model of that cell and size) overwritten."""
     vec = np.asarray(vec, dtype=np.float64)
-    model = CounterRNN(cell, 1, dtype) if out is None else out
-    need = n_params(cell)
+    model = CounterRNN(cell, hidden_size, dtype) if out is None else out
+    need = n_params(cell, model.hidden_size)
     if vec.shape[0] < need:
         raise ValueError(f"a {cell} needs {need} parameters, got {vec.shape[0]}")
     i = 0

@@ -1,6 +1,6 @@
 """Many training runs at once on the engine, each writing exactly what `run_training` writes.
 
-`train_runs(specs, sets, progress)` trains every run of `specs` (all hidden size 1, float64,
+`train_runs(specs, sets, progress)` trains every run of `specs` (hidden sizes 1-8, float64,
 one loss) side by side: each epoch, `ModelBank.epoch` trains every unfinished model an
 epoch and evaluates it on train / validation / long (two parallel kernel calls, all models
 in each). Then, per run, the driver's bookkeeping of `counting.training.run_training`, in
@@ -135,22 +135,25 @@ class _Run:
             meta = {**self.ckpt_meta, "epoch": epoch}
             if epoch in config.checkpoint_epochs:
                 path = out_dir / "checkpoints" / f"epoch_{epoch:02d}.pt"
-                writes.append(partial(_checkpoint, config.cell, params, path, meta))
+                writes.append(partial(_checkpoint, config, params, path, meta))
             if val < self.best_loss:
                 self.best_loss = val
                 self.history["best_epoch"] = epoch
                 self.history["best_validation_loss"] = val
-                writes.append(partial(_checkpoint, config.cell, params, out_dir / "best.pt", meta))
+                writes.append(partial(_checkpoint, config, params, out_dir / "best.pt", meta))
         snapshot = {**self.history, "epochs": list(self.history["epochs"])}
         writes.append(partial(write_json_atomic, out_dir / "history.json", snapshot))
         return writes
 
 
-def _checkpoint(cell: str, params: np.ndarray, path: Path, meta: dict) -> None:
-    """save_checkpoint of a model holding `params` (one model per cell and thread, reused)."""
+def _checkpoint(config: TrainConfig, params: np.ndarray, path: Path, meta: dict) -> None:
+    """save_checkpoint of a model holding `params` (one model per cell, hidden size and
+    thread, reused)."""
     cache = _LOCAL.__dict__.setdefault("models", {})
-    cache[cell] = unpack(params[: n_params(cell)], cell, out=cache.get(cell))
-    save_checkpoint(cache[cell], path, meta)
+    key = (config.cell, config.hidden_size)
+    cache[key] = unpack(params[: n_params(*key)], config.cell, out=cache.get(key),
+                        hidden_size=config.hidden_size)
+    save_checkpoint(cache[key], path, meta)
 
 
 def _run_all(writes: list) -> None:
@@ -214,8 +217,8 @@ def train_runs(specs: list[RunSpec], sets: dict[str, list[str]], progress: bool 
 
     state_path: the resume-state file (None: no resume of unfinished runs).
     `sets` needs non-empty "train" and "validation"; "long" is evaluated when present.
-    All runs need hidden size 1, float64, the same loss and the same number of training
-    words (one shared training set).
+    All runs need float64, a hidden size the engine supports (1-8), the same loss and the same
+    number of training words (one shared training set).
     """
     for name in ("train", "validation"):
         if not sets.get(name):

@@ -1,5 +1,5 @@
-"""Training kernels: one word's forward + BPTT (dispatch to the cell), one model's epoch
-(with the run's training options, `counting.engine.update`).
+"""Training kernels: one word's forward + BPTT (dispatch to the cell and hidden size), one
+model's epoch (with the run's training options, `counting.engine.update`).
 
 Sets are passed as `toks` (int8, all words concatenated; 0 = '(', 1 = ')') and `offs`
 (int64, (n+1,), word s = toks[offs[s]:offs[s+1]]). The readout is
@@ -13,23 +13,42 @@ import math
 
 import numpy as np
 
-from counting.engine import gru, lstm, relu
+from counting.engine import gru, gru_h, lstm, lstm_h, relu, relu_h
 from counting.engine.adam import adam_step
-from counting.engine.jit import kernel
-from counting.engine.layout import P_MAX
+from counting.engine.jit import inline, kernel
+from counting.engine.layout import n_params, n_params_of
+from counting.engine.multicell import work_size
 from counting.engine.update import BATCH, accumulate, adjust, batch_mean
 
 LSTM, RELU, GRU = 0, 1, 2
 CACHE = 8  # scratch columns per step (the LSTM's need)
 
 
-@kernel
-def sequence_grad(cell, p, loss, toks, start, T, S, grad):
-    """Forward + BPTT on one word with the cell's kernel; -> its mean loss.
+@inline
+def scratch_rows(max_len, hidden):
+    """Rows of the (rows, CACHE) scratch for words up to max_len tokens and hidden sizes up
+    to `hidden` (hidden size 1: one row per step; H > 1: the LSTM's `multicell` work size,
+    the largest of the three cells')."""
+    if hidden <= 1:
+        return max(max_len, 1)
+    size = work_size(4, hidden, lstm_h.PER_STEP * hidden, max_len)
+    return (size + CACHE - 1) // CACHE
 
-    p: (P_MAX,) parameters; S: (>= T, CACHE) scratch; grad (P_MAX,) receives dL/dparams
-    in its first n_params(cell) entries.
+
+@kernel
+def sequence_grad(cell, hidden, p, loss, toks, start, T, S, grad):
+    """Forward + BPTT on one word with the kernel of the cell and hidden size; -> its mean
+    loss.
+
+    p: (>= n_params,) parameters; S: (>= scratch_rows(T, hidden), CACHE) scratch, C order;
+    grad (>= n_params,) receives dL/dparams in its first n_params(cell, hidden) entries.
     """
+    if hidden > 1:
+        if cell == LSTM:
+            return lstm_h.sequence_grad(p, loss, toks, start, T, S, grad, hidden)
+        if cell == RELU:
+            return relu_h.sequence_grad(p, loss, toks, start, T, S, grad, hidden)
+        return gru_h.sequence_grad(p, loss, toks, start, T, S, grad, hidden)
     if cell == LSTM:
         return lstm.sequence_grad(p, loss, toks, start, T, S, grad)
     if cell == RELU:
@@ -38,17 +57,17 @@ def sequence_grad(cell, p, loss, toks, start, T, S, grad):
 
 
 @kernel
-def train_epoch(cell, p, m, v, step, lr, loss, toks, offs, order, S, grad, opts, acc):
+def train_epoch(cell, hidden, p, m, v, step, lr, loss, toks, offs, order, S, grad, opts, acc):
     """One epoch: for each batch of opts[BATCH] words of `order` (the last may be short),
     forward + BPTT of each word, the batch mean, L1 / clipping / weight decay (`update`),
     one Adam step. With default options (`update.default_options`) this is online training.
 
-    p, m, v: (P_MAX,) parameters and Adam moments, updated in place; step: Adam's step
-    count before the epoch; opts (N_OPTS,): the run's options; acc (P_MAX,): scratch.
+    p, m, v: (>= n_params,) parameters and Adam moments, updated in place; step: Adam's step
+    count before the epoch; opts (N_OPTS,): the run's options; acc (>= n_params,): scratch.
     Returns (mean online loss over the words, step count after). Like the reference, stops
     right after the first step whose batch loss is not finite and returns that loss.
     """
-    npar = 24 if cell == LSTM else (9 if cell == RELU else 19)
+    npar = n_params_of(cell, hidden)
     size = max(int(opts[BATCH]), 1)
     n = order.shape[0]
     total = 0.0
@@ -59,7 +78,8 @@ def train_epoch(cell, p, m, v, step, lr, loss, toks, offs, order, S, grad, opts,
         for q in range(j, end):
             s = order[q]
             start = offs[s]
-            value += sequence_grad(cell, p, loss, toks, start, offs[s + 1] - start, S, grad)
+            value += sequence_grad(cell, hidden, p, loss, toks, start, offs[s + 1] - start, S,
+                                   grad)
             if end - j > 1:
                 accumulate(acc, grad, npar, q == j)
         if end - j > 1:
@@ -74,6 +94,7 @@ def train_epoch(cell, p, m, v, step, lr, loss, toks, offs, order, S, grad, opts,
     return total / max(n, 1), step
 
 
-def scratch(max_len: int):
-    """(S, grad) scratch arrays for words up to max_len tokens."""
-    return np.empty((max(int(max_len), 1), CACHE)), np.empty(P_MAX)
+def scratch(max_len: int, cell: str = "lstm", hidden: int = 1):
+    """(S, grad) scratch arrays for words up to max_len tokens (a model of `cell`, `hidden`)."""
+    rows = scratch_rows(max(int(max_len), 1), int(hidden))
+    return np.empty((rows, CACHE)), np.empty(max(n_params(cell, hidden), n_params("lstm")))
