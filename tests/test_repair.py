@@ -162,3 +162,34 @@ def test_project_is_the_nearest_feasible_point(seed, m, n):
         w = v + rng.normal(size=n) * rng.choice([1e-3, 1e-1, 1.0])
         if np.all(A @ w >= t):
             assert np.linalg.norm(w - v0) >= d - 1e-9
+
+
+@pytest.mark.slow
+def test_repaired_trained_models_are_certified_and_no_less_accurate(tmp_path):
+    """Train small models on the smoke data (engine, a few epochs), repair every one that
+    has an identifiable counter: each is certified by verify and its train/validation
+    accuracy is no worse than before."""
+    from counting.datasets import make_datasets
+    from counting.metrics import evaluate
+    from counting.sweep import run_sweep
+    from probes import verify
+
+    sets = make_datasets("smoke", seed=0, progress=False)
+    rows = run_sweep(sets, tmp_path / "s", cells=("lstm", "relu"), runs=(4, 6), epochs=15,
+                     seed=3, progress=False)
+    repaired = 0
+    for r in rows:
+        from counting.checkpoint import load_checkpoint
+
+        model, _ = load_checkpoint(f"{r['dir']}/best.pt")
+        try:
+            fixed = repair(model)
+        except RepairRefused:
+            continue
+        repaired += 1
+        v = verify(fixed.model, max_length=2000)
+        assert v["certified_length"] == 2000 and v["shortest_failure"] is None, r["dir"]
+        for name in ("train", "validation"):
+            assert (evaluate(fixed.model, sets[name])["accuracy"]
+                    >= evaluate(model, sets[name])["accuracy"])
+    assert repaired >= 3
