@@ -75,6 +75,11 @@ def test_construction_init_with_noise_0_is_the_exact_counter(cell, dtype, sets):
     for name in ("train", "validation", "long", "very_long", "zigzag"):
         m = evaluate(model, sets[name])
         assert m["fully_right"] == m["n"], name
+    # and in the worst case: certified by verify before training
+    from probes import verify
+
+    v = verify(model, max_length=1000)
+    assert v["certified_length"] == 1000 and v["shortest_failure"] is None and v["exact"]
 
 
 def test_construction_noise_is_seeded_gaussian_on_every_parameter():
