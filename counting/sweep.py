@@ -37,7 +37,7 @@ import csv
 import hashlib
 import io
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -144,7 +144,35 @@ def run_sweep(data, out_dir, cells=("lstm", "relu", "gru"), runs=(10, 30, 10), e
     run; an option that does not apply to one of the cells raises ValueError before any
     work). Resumable (see module docstring). Rows (ROW_KEYS) are ordered by cell as given,
     then run; they end with the run's training options.
+
+    The same in two steps, for a command that trains many sweeps as one grid (`counting
+    robustness`): `plan = plan_sweep(...)` (same arguments but executor) checks everything
+    and gives `plan.batch`, the engine's runs; hand the batches of all sweeps to one
+    `executor.execute`, then `finish_sweep(plan, histories)` for each.
     """
+    plan = plan_sweep(data, out_dir, cells, runs, epochs, seed, jobs, **train_options)
+    executor = executor or LocalExecutor(jobs)
+    done = executor.execute([plan.batch], progress)[0]
+    return finish_sweep(plan, done, progress)
+
+
+@dataclass
+class SweepPlan:
+    """A sweep checked and set up, not yet trained (`plan_sweep`)."""
+
+    out_dir: Path
+    seed: int
+    sets: dict[str, list[str]]
+    configs: dict  # (cell, run) -> TrainConfig, in row order
+    fast: list  # (cell, run) keys the engine trains: the runs of `batch`, in order
+    slow: list  # (cell, run) keys trained by the reference backend (`finish_sweep`)
+    batch: RunBatch
+
+
+def plan_sweep(data, out_dir, cells=("lstm", "relu", "gru"), runs=(10, 30, 10), epochs=30,
+               seed=0, jobs=None, **train_options) -> SweepPlan:
+    """Check the arguments (those of `run_sweep`), record the sweep's manifest (or check it
+    against the one in `out_dir`) -> the plan, with the engine's runs as one RunBatch."""
     from counting.engine import supports
     from counting.engine.runs import RunSpec
 
@@ -180,20 +208,29 @@ def run_sweep(data, out_dir, cells=("lstm", "relu", "gru"), runs=(10, 30, 10), e
     }
     _check_manifest(out_dir, manifest)
 
-    def meta(cell, r):
-        return {"sweep_seed": seed, "cell": cell, "run": r, "init_seed": configs[cell, r].seed}
-
     fast, slow = [], []
     for (cell, r), c in configs.items():
         (fast if supports(c.cell, c.hidden_size, c.dtype) is None else slow).append((cell, r))
-    specs = [RunSpec(configs[k], run_dir(out_dir, *k), meta(*k), f"{k[0]}/run_{k[1]:02d}")
-             for k in fast]
-    executor = executor or LocalExecutor(jobs)
-    done = executor.execute([RunBatch(specs, sets, out_dir / ".state.npz")], progress)[0]
-    histories = dict(zip(fast, done, strict=True))
-    for k in tqdm(slow, desc="reference runs", unit="run", disable=not progress or not slow):
-        histories[k] = _reference_run(configs[k], sets, run_dir(out_dir, *k), meta(*k))
-    rows = [_row(cell, r, configs[cell, r], histories[cell, r], run_dir(out_dir, cell, r))
+    specs = [RunSpec(configs[k], run_dir(out_dir, *k), _meta(seed, configs, *k),
+                     f"{k[0]}/run_{k[1]:02d}") for k in fast]
+    return SweepPlan(out_dir, seed, sets, configs, fast, slow,
+                     RunBatch(specs, sets, out_dir / ".state.npz"))
+
+
+def _meta(seed: int, configs: dict, cell: str, r: int) -> dict:
+    return {"sweep_seed": seed, "cell": cell, "run": r, "init_seed": configs[cell, r].seed}
+
+
+def finish_sweep(plan: SweepPlan, histories: list[dict], progress: bool = True) -> list[dict]:
+    """After the plan's batch has trained (`histories`: the executor's, in batch order):
+    train the reference runs, write the summary -> summary rows (see `run_sweep`)."""
+    out_dir, configs = plan.out_dir, plan.configs
+    done = dict(zip(plan.fast, histories, strict=True))
+    for k in tqdm(plan.slow, desc="reference runs", unit="run",
+                  disable=not progress or not plan.slow):
+        done[k] = _reference_run(configs[k], plan.sets, run_dir(out_dir, *k),
+                                 _meta(plan.seed, configs, *k))
+    rows = [_row(cell, r, configs[cell, r], done[cell, r], run_dir(out_dir, cell, r))
             for cell, r in configs]
     _write_summary(out_dir, rows)
     return rows

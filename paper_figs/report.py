@@ -40,6 +40,35 @@ def _num(x: float) -> str:
     return s
 
 
+# ---- the agreement rules (also used across seeds by paper_figs.robustness_claims) ----------
+
+PAPER_ORDER = ("lstm", "relu", "gru")  # the paper's cells by mean very-long FPF, highest first
+ALPHA = 0.05  # Table 2's significance level
+
+
+def table1_agrees(paper_mean: float, ours: dict) -> bool:
+    """Table 1: the paper's average lies inside our [min, max] over runs (a table1 row)."""
+    return ours["min"] - 1e-9 <= paper_mean <= ours["max"] + 1e-9
+
+
+def cell_order(t1: list[dict]) -> list[str] | None:
+    """The cells by our mean very-long FPF, highest first (None unless all three are there)."""
+    fpf = {r["cell"]: r["mean"] for r in t1 if r["set"] == "very_long_fpf"}
+    return sorted(fpf, key=fpf.get, reverse=True) if len(fpf) == 3 else None
+
+
+def table2_agrees(paper_p: float, our_p: float) -> bool:
+    """Table 2: the same verdict on significance at p < ALPHA (a NaN p: not significant)."""
+    return (paper_p < ALPHA) == (our_p < ALPHA)
+
+
+def failure_mode_agrees(fmt: list[dict], cell: str) -> tuple[str, bool]:
+    """Failure modes: (our dominant first-failure class on zigzag or "no failure", whether
+    it is the paper's)."""
+    ours = fm.dominant(fmt, cell) or "no failure"
+    return ours, ours == FAILURE_MODES[cell][0]
+
+
 def _fmt_range(mean, lo, hi) -> str:
     hi_s = "none" if hi is None else f"{hi:g}"
     return f"{mean:g} ({lo:g} / {hi_s})"
@@ -60,7 +89,7 @@ def _table1_section(t1: list[dict]) -> tuple[str, list[str]]:
             mean, lo, hi = TABLE1[cell][s]
             if ours is None:
                 continue
-            inside = ours["min"] - 1e-9 <= mean <= ours["max"] + 1e-9
+            inside = table1_agrees(mean, ours)
             ours_s = f"{_num(ours['mean'])} ({_num(ours['min'])} / {_num(ours['max'])})"
             lines.append(
                 f"| {NAMES[cell]} | {SET_TITLES[s]} | {_fmt_range(mean, lo, hi)} | "
@@ -71,10 +100,9 @@ def _table1_section(t1: list[dict]) -> tuple[str, list[str]]:
                     f"Table 1, {NAMES[cell]} {SET_TITLES[s]}: paper {mean:g}, "
                     f"ours {_num(ours['mean'])} ({_num(ours['min'])}-{_num(ours['max'])})."
                 )
-    fpf = {r["cell"]: r["mean"] for r in t1 if r["set"] == "very_long_fpf"}
-    if len(fpf) == 3:
-        order = sorted(fpf, key=fpf.get, reverse=True)
-        same = order == ["lstm", "relu", "gru"]
+    order = cell_order(t1)
+    if order is not None:
+        same = tuple(order) == PAPER_ORDER
         lines += [
             "",
             f"Order of cells by mean very-long FPF: ours "
@@ -96,7 +124,7 @@ def _table2_section(t2: list[dict]) -> tuple[str, list[str]]:
     verdicts = []
     for r in t2:
         pr2, pp = TABLE2[r["cell"]][r["loss_set"]]
-        same = (pp < 0.05) == (r["p"] < 0.05)
+        same = table2_agrees(pp, r["p"])
         lines.append(
             f"| {NAMES[r['cell']]} | {r['loss_set']} | {pr2:.3f} / {pp:.3g} | "
             f"{r['r2']:.3f} / {r['p']:.3g} | {'yes' if same else '**no**'} |"
@@ -121,10 +149,9 @@ def _failure_section(fmt: list[dict]) -> tuple[str, list[str]]:
         rows = {r["class"]: r["count"] for r in fmt if r["cell"] == cell}
         if not rows:
             continue
-        ours = fm.dominant(fmt, cell) or "no failure"
+        ours, agree = failure_mode_agrees(fmt, cell)
         paper_cls, paper_text = FAILURE_MODES[cell]
         counts = ", ".join(f"{k}: {v}" for k, v in rows.items())
-        agree = ours == paper_cls
         lines.append(
             f"| {NAMES[cell]} | {paper_cls} ({paper_text}) | {ours} | {counts} | "
             f"{'yes' if agree else '**no**'} |"

@@ -243,8 +243,8 @@ def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=T
             source = _data(out, profile, seed, progress, data)
             sets = source.sets
         with clock("sweep"):
-            rows = run_sweep(sets, out / "sweep", cells=CELLS, runs=plan.runs,
-                             epochs=plan.epochs, seed=seed, jobs=jobs, progress=progress)
+            rows = run_sweep(sets, out / "sweep", jobs=jobs, progress=progress,
+                             **_sweep_args(plan, seed))
         with FigureWorker(figure_process) as figures:
             with clock("best models"):
                 kept = _select_and_record(rows, plan, profile, seed, source, res)
@@ -272,6 +272,26 @@ def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=T
     for module in (table1, table2, fig1, fig2, fig3, failure_modes, report):
         written += made[module]
     return written
+
+
+def _sweep_args(plan: Plan, seed: int) -> dict:
+    """The sweep of a reproduction (counting.sweep.run_sweep / plan_sweep arguments)."""
+    return {"cells": CELLS, "runs": plan.runs, "epochs": plan.epochs, "seed": seed}
+
+
+def plan_seed(out, profile="paper", seed=0, data=None, progress=True):
+    """Steps 1-2 of `reproduce(out, profile, seed, data=data)` set up, not trained: the data
+    (written to DIR/data as `reproduce` writes it) and its sweep's plan
+    (`counting.sweep.plan_sweep`; `.batch` holds the engine's runs). For a command that
+    trains the sweeps of many reproductions as one grid over an executor (`counting
+    robustness`): `reproduce` called afterwards finds its sweep trained."""
+    from counting.sweep import plan_sweep
+
+    if profile not in PLANS:
+        raise ValueError(f"profile must be one of {sorted(PLANS)}, got {profile!r}")
+    out = Path(out)
+    source = _data(out, profile, seed, progress, data)
+    return plan_sweep(source.sets, out / "sweep", **_sweep_args(PLANS[profile], seed))
 
 
 def _select_and_record(rows, plan, profile, seed, source, res) -> dict[str, list[dict]]:
@@ -323,4 +343,4 @@ def _stage_rows(entries, sets, histories) -> tuple[list[dict], list[dict]]:
     return stage_rows, zig_rows
 
 
-__all__ = ["PLANS", "PROFILES", "Plan", "reproduce", "select_runs"]
+__all__ = ["PLANS", "PROFILES", "Plan", "plan_seed", "reproduce", "select_runs"]
