@@ -1,0 +1,78 @@
+"""`counting robustness`: the paper reproduced once per seed, and how robust each claim is.
+
+    robustness(out, seeds=range(A, B), profile="paper", jobs=None, data=None,
+               executor=None, progress=True) -> [paths written]
+
+1. Every seed s of A..B-1 whose DIR/seed_<s>/report.md is missing gets its data and its
+   sweep set up exactly as `reproduce(DIR/seed_<s>, profile, s, data=data)` sets them up
+   (`paper_figs.reproduce.plan_seed`). The sweeps of all these seeds then train as ONE grid:
+   one `executor.execute` call over their batches (`counting.executors`: the LocalExecutor
+   trains them one after another in this process; a RayExecutor, `--ray`, spreads the
+   whole grid over the cluster's CPUs).
+2. Per such seed (a progress bar over seeds): `paper_figs.reproduce.reproduce(DIR/seed_<s>,
+   profile, s, jobs, data=data)` - the very function `counting reproduce` runs. It finds
+   its sweep trained and evaluates, writing the tables, figures and report.md. So
+   DIR/seed_<s>/ is what `counting reproduce --seed s --out DIR/seed_<s>` (with the same
+   `--data`) writes, byte for byte but for the wall-time field `seconds` of the histories
+   (tests/test_robustness.py).
+3. Every seed of A..B-1 is read back and summarized (`paper_figs.robustness_claims`) ->
+   DIR/robustness.csv, DIR/robustness.md, DIR/robustness.png
+   (`paper_figs.robustness_report`).
+
+Resumable: a seed whose report.md exists is complete and is not touched, so DIR may hold
+reproductions run one by one with `counting reproduce --seed s --out DIR/seed_<s>`; an
+interrupted grid resumes as a sweep does (finished runs are kept). Two commands must not
+work on one seed directory at the same time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from paper_figs.reproduce import PLANS, plan_seed, reproduce
+
+
+def seed_dir(out, seed: int) -> Path:
+    return Path(out) / f"seed_{seed}"
+
+
+def is_complete(out, seed: int) -> bool:
+    """A seed's reproduction is complete once its report.md exists (written last)."""
+    return (seed_dir(out, seed) / "report.md").is_file()
+
+
+def robustness(
+    out, seeds, profile="paper", jobs=None, data=None, executor=None, progress=True
+) -> list[Path]:
+    """Reproduce the paper for every seed in `seeds` not yet complete, then summarize all of
+    them (see the module docstring) -> the summary files written.
+
+    seeds: an iterable of ints >= 0 (A..B-1 on the command line). data: None (each seed
+    generates its own sets, as `counting reproduce --seed s` does), a directory of the five
+    set files, or a `paper_figs.data_source.DataSource` (the same sets for every seed).
+    executor: where the sweeps train (None: `counting.executors.LocalExecutor(jobs)`).
+    """
+    from counting.executors import LocalExecutor
+    from paper_figs.robustness_report import write_summary
+
+    if profile not in PLANS:
+        raise ValueError(f"profile must be one of {sorted(PLANS)}, got {profile!r}")
+    seeds = list(seeds)
+    if not seeds or any(not isinstance(s, int) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be integers >= 0, got {seeds!r}")
+    out = Path(out)
+    todo = [s for s in seeds if not is_complete(out, s)]
+    if todo:
+        plans = [
+            plan_seed(seed_dir(out, s), profile, s, data, progress=False)
+            for s in tqdm(todo, desc="data and sweeps set up", unit="seed", disable=not progress)
+        ]
+        (executor or LocalExecutor(jobs)).execute([p.batch for p in plans], progress)
+        for s in tqdm(todo, desc="seeds", unit="seed", disable=not progress):
+            reproduce(seed_dir(out, s), profile, s, jobs, progress=False, data=data)
+    return write_summary(out, [seed_dir(out, s) for s in seeds])
+
+
+__all__ = ["is_complete", "robustness", "seed_dir"]
