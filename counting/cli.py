@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "probes.repair_cli",
     "probes.verify_cli",
     "paper_figs.cli",
+    "paper_figs.robustness_cli",
 )
 
 

@@ -150,9 +150,33 @@ def length_range(text: str) -> tuple[int, int]:
 
 length_range.__name__ = "length range"
 
+
+MAX_SEEDS = 100_000  # seeds in one seed range (a guard against a typo's endless run)
+
+
+def seed_range(text: str) -> range:
+    """A type function for seeds "A:B" = A, A+1, ..., B-1, integers with 0 <= A < B <= 2^64
+    (each a valid --seed), at most MAX_SEEDS of them -> range(A, B)."""
+    parts = text.split(":")
+    try:
+        lo, hi = (int(x) for x in parts) if len(parts) == 2 else (None, None)
+    except ValueError:
+        lo = hi = None
+    if lo is None:
+        raise argparse.ArgumentTypeError(
+            f"expected a seed range A:B (seeds A to B-1), got {text!r}")
+    if not (0 <= lo < hi <= 2**64 and hi - lo <= MAX_SEEDS):
+        raise argparse.ArgumentTypeError(
+            f"must be A:B with integers 0 <= A < B <= 2^64 and B - A <= {MAX_SEEDS} "
+            f"(seeds A to B-1), got {text!r}")
+    return range(lo, hi)
+
+
+seed_range.__name__ = "seed range"
+
 __all__ = [
     "OneLineParser", "choice_list", "float_in", "int_in", "int_list", "length_range",
     "nonnegative_float", "nonnegative_int", "positive_float", "positive_int", "seed_int",
-    "unit_interval",
+    "seed_range", "unit_interval",
 ]
 
