@@ -171,31 +171,40 @@ def figure(per_seed_fpf: dict[str, list[float]], rows: list[dict], path: Path) -
 
     from paper_figs.layout import savefig_atomic
 
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [1, 1.3]})
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [1, 1.3]})
     rng = np.random.default_rng(0)  # the points' horizontal jitter, fixed
     cells = [c for c in CELLS if per_seed_fpf.get(c)]
     for i, cell in enumerate(cells):
-        v = np.array(per_seed_fpf[cell], dtype=float)
-        ax.boxplot(v, positions=[i], widths=0.5, showfliers=False, medianprops={"color": "black"})
+        v = np.array([x for x in per_seed_fpf[cell] if math.isfinite(x)], dtype=float)
+        ax.boxplot(v, positions=[i], widths=0.45, showfliers=False, medianprops={"color": "black"})
         ax.scatter(
-            i + rng.uniform(-0.18, 0.18, v.size),
+            i + rng.uniform(-0.16, 0.16, v.size),
             v,
             s=14,
             alpha=0.6,
             color="C0",
-            label="ours: one seed" if i == 0 else None,
+            label="ours: one seed (box: quartiles)" if i == 0 else None,
             zorder=3,
         )
         mean, lo, hi = TABLE1[cell]["very_long_fpf"]
         ax.plot(
-            [i + 0.36, i + 0.36],
+            [i + 0.38, i + 0.38],
             [lo, hi if hi is not None else 1000],
             color="C3",
             lw=1.5,
-            label="paper: min-max of 10 models" if i == 0 else None,
+            label="paper: min-max of its 10 models" if i == 0 else None,
         )
+        if hi is None:
+            ax.annotate(
+                "max: none\n(one never\nfails)",
+                (i + 0.38, 1000),
+                fontsize=7,
+                color="C3",
+                xytext=(4, -30),
+                textcoords="offset points",
+            )
         ax.scatter(
-            [i + 0.36],
+            [i + 0.38],
             [mean],
             marker="D",
             s=50,
@@ -204,16 +213,16 @@ def figure(per_seed_fpf: dict[str, list[float]], rows: list[dict], path: Path) -
             label="paper: average" if i == 0 else None,
         )
     ax.set_xticks(range(len(cells)), [NAMES[c] for c in cells])
-    ax.set_xlim(-0.6, len(cells) - 0.3)
-    ax.set_ylabel("very-long FPF, mean of the 10 best models")
-    ax.set_title(f"Very-long FPF over {max(map(len, per_seed_fpf.values()), default=0)} seeds")
+    ax.set_xlim(-0.6, len(cells) - 0.15)
+    ax.set_ylabel("very-long FPF: mean over the best models of one seed")
+    ax.set_title(f"Very-long FPF, {max(map(len, per_seed_fpf.values()), default=0)} seeds")
     ax.legend(loc="lower left", fontsize=8)
     ax.grid(axis="y", alpha=0.3)
 
     t2 = [r for r in rows if r["key"].startswith("table2/")]
     labels = [
-        f"{NAMES[r['key'].split('/')[1]]} {r['key'].split('/')[2]} loss "
-        f"(paper p = {r['paper_value']:.2g})"
+        f"{NAMES[r['key'].split('/')[1]]}, {r['key'].split('/')[2]} loss: paper p = "
+        f"{r['paper_value']:.2g} ({'' if r['paper_value'] < 0.05 else 'not '}significant)"
         for r in t2
     ]
     shares = [r["share_agree"] for r in t2]
@@ -221,13 +230,33 @@ def figure(per_seed_fpf: dict[str, list[float]], rows: list[dict], path: Path) -
     y = np.arange(len(t2))[::-1]
     bx.barh(y, shares, color=colors)
     for yi, s in zip(y, shares, strict=True):
-        bx.text(min(s + 0.01, 0.9), yi, f"{100 * s:.0f} %", va="center", fontsize=8)
+        bx.text(
+            s + 0.01 if s < 0.9 else s - 0.01,
+            yi,
+            f"{100 * s:.0f} %",
+            va="center",
+            ha="left" if s < 0.9 else "right",
+            fontsize=8,
+        )
     bx.set_yticks(y, labels, fontsize=8)
     for x in (CONTRADICTED, HOLDS):
         bx.axvline(x, color="grey", ls="--", lw=1)
     bx.set_xlim(0, 1)
-    bx.set_xlabel("share of seeds with the paper's significance verdict (p < 0.05)")
-    bx.set_title("Table 2: regression of FPF on -log(loss)")
+    bx.set_xlabel("share of seeds with the paper's verdict (significant at p < 0.05 or not)")
+    bx.set_title("Table 2: FPF regressed on -log(loss)")
+    from matplotlib.patches import Patch
+
+    bx.legend(
+        handles=[
+            Patch(color="C2", label=f"holds (>= {HOLDS:.0%})"),
+            Patch(color="C1", label="seed luck"),
+            Patch(color="C3", label=f"contradicted (<= {CONTRADICTED:.0%})"),
+        ],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.13),
+        ncol=3,
+        fontsize=8,
+    )
     fig.tight_layout()
     savefig_atomic(fig, path)
     plt.close(fig)
