@@ -64,14 +64,13 @@ def robustness(
         raise ValueError(f"seeds must be integers >= 0, got {seeds!r}")
     out = Path(out)
     todo = [s for s in seeds if not is_complete(out, s)]
-    if todo:
-        plans = [
-            plan_seed(seed_dir(out, s), profile, s, data, progress=False)
-            for s in tqdm(todo, desc="data and sweeps set up", unit="seed", disable=not progress)
-        ]
+    if todo:  # the bars are closed on an error too, so that the error line comes last
+        with tqdm(todo, desc="data and sweeps set up", unit="seed", disable=not progress) as bar:
+            plans = [plan_seed(seed_dir(out, s), profile, s, data, progress=False) for s in bar]
         (executor or LocalExecutor(jobs)).execute([p.batch for p in plans], progress)
-        for s in tqdm(todo, desc="seeds", unit="seed", disable=not progress):
-            reproduce(seed_dir(out, s), profile, s, jobs, progress=False, data=data)
+        with tqdm(todo, desc="seeds", unit="seed", disable=not progress) as bar:
+            for s in bar:
+                reproduce(seed_dir(out, s), profile, s, jobs, progress=False, data=data)
     return write_summary(out, [seed_dir(out, s) for s in seeds])
 
 

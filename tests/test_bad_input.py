@@ -56,6 +56,8 @@ BASE = {
     "repair": ["repair", "{ckpt}", "--out", "{new}/fixed.pt", "--max-length", "20",
                "--data", "{data}"],
     "verify": ["verify", "{ckpt}", "--max-length", "20"],
+    "robustness": ["robustness", "--seeds", "0:1", "--out", "{new}/rob", "--profile", "smoke",
+                   "--jobs", "1", "--data", "{data}"],
 }
 NUMBER = ["x", ""]  # not a number at all
 LR = ["nan", "inf", "-inf", "0", "-1", *NUMBER]
@@ -81,13 +83,15 @@ NUMERIC = {
     "reproduce": {"--seed": SEED, "--jobs": COUNT},
     "repair": {"--max-length": ["1", "0", "-2", *NUMBER]},
     "verify": {"--max-length": ["1", "0", "-2", *NUMBER]},
+    "robustness": {"--seeds": ["5:5", "3:1", "-1:2", "1:", ":3", "1:2:3", "0:100001", "x", ""],
+                   "--jobs": COUNT, "--profile": ["bad", ""]},
 }
 OUT_DIRS = {"data": "--out", "train": "--out", "sweep": "--out", "diagnose": "--out",
-            "reproduce": "--out"}
+            "reproduce": "--out", "robustness": "--out"}
 OUT_FILES = {"eval": "--json", "diagnose": "--json", "construct": "--out", "repair": "--out",
              "verify": "--json"}
 DATA_ARGS = {"train": "--data", "eval": "--data", "sweep": "--data", "diagnose": "--data",
-             "reproduce": "--data", "repair": "--data"}
+             "reproduce": "--data", "repair": "--data", "robustness": "--data"}
 CKPT_ARGS = {"eval": "{ckpt}", "diagnose": "{ckpt}", "repair": "{ckpt}", "verify": "{ckpt}"}
 
 # data directories where EVERY set file holds the same bad content (each command reads a
@@ -240,6 +244,11 @@ EXTRA = [
     Case("repair", "--json is the checkpoint",
          with_option(BASE["repair"], "--json", "{ckpt}"),
          r"cannot write .*model\.pt: it is also an input of this command"),
+    Case("robustness", "--seeds missing", [a for a in BASE["robustness"] if a not in
+                                           ("--seeds", "0:1")],
+         r"the following arguments are required: --seeds"),
+    Case("robustness", "--data without set files",
+         with_option(BASE["robustness"], "--data", "{dir}"), r"train\.txt: required set file"),
     Case("eval", "--json exists read-only", with_option(BASE["eval"], "--json", "{locked}/old"),
          r"cannot write .*locked/old: Permission denied", patch="EACCES"),
 ]
