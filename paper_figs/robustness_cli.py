@@ -20,25 +20,51 @@ def register(sub) -> None:
         "hold reproductions run one by one with `counting reproduce --seed s --out "
         "OUT/seed_<s>`.",
     )
-    p.add_argument("--seeds", required=True, type=seed_range, metavar="A:B",
-                   help="the seeds A, A+1, ..., B-1: integers with 0 <= A < B")
-    p.add_argument("--out", required=True,
-                   help="output directory, created if missing; an existing one is resumed")
-    p.add_argument("--profile", choices=("paper", "smoke"), default="paper",
-                   help="paper = the paper's sizes and runs; smoke = tiny sizes and few runs, "
-                   "same code path (default paper)")
-    p.add_argument("--jobs", type=positive_int, default=None,
-                   help="threads for the engine, >= 1 (default: all cores); with --ray and no "
-                   "cluster address, the CPUs of the local Ray instance")
-    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                   help="train the seeds' sweeps as Ray tasks: without ADDRESS on the cluster "
-                   "in RAY_ADDRESS if set, else on a new local Ray instance with --jobs CPUs; "
-                   "with ADDRESS (HOST:PORT or auto) on that cluster. Needs "
-                   "pip install -e '.[ray]'")
-    p.add_argument("--data", metavar="DIR", default=None,
-                   help="use the five set files of DIR for every seed (as `counting reproduce "
-                   "--data`, e.g. the authors' split from `counting data --from-authors`) "
-                   "instead of generating each seed's own sets")
+    p.add_argument(
+        "--seeds",
+        required=True,
+        type=seed_range,
+        metavar="A:B",
+        help="the seeds A, A+1, ..., B-1: integers with 0 <= A < B",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output directory, created if missing; an existing one is resumed",
+    )
+    p.add_argument(
+        "--profile",
+        choices=("paper", "smoke"),
+        default="paper",
+        help="paper = the paper's sizes and runs; smoke = tiny sizes and few runs, "
+        "same code path (default paper)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=None,
+        help="threads for the engine, >= 1 (default: all cores); with --ray and no "
+        "cluster address, the CPUs of the local Ray instance",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="train the seeds' sweeps as Ray tasks: without ADDRESS on the cluster "
+        "in RAY_ADDRESS if set, else on a new local Ray instance with --jobs CPUs; "
+        "with ADDRESS (HOST:PORT or auto) on that cluster. Needs "
+        "pip install -e '.[ray]'",
+    )
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        default=None,
+        help="use the five set files of DIR for every seed (as `counting reproduce "
+        "--data`, e.g. the authors' split from `counting data --from-authors`) "
+        "instead of generating each seed's own sets",
+    )
     declare_paths(p, output_dirs=("out",), input_dirs=("data",))
     p.set_defaults(func=run)
 
@@ -67,10 +93,13 @@ def run(args) -> int:
 
             executor = RayExecutor(args.ray, cpus=args.jobs)
             executor.connect()  # a bad address or option: refused before the seeds' data
-    print(f"{len(args.seeds) - len(todo)} of {len(args.seeds)} seeds complete; "
-          f"reproducing {len(todo)}")
+    print(
+        f"{len(args.seeds) - len(todo)} of {len(args.seeds)} seeds complete; "
+        f"reproducing {len(todo)}"
+    )
     with executor or contextlib.nullcontext():
-        for path in robustness(args.out, args.seeds, args.profile, args.jobs, data=data,
-                               executor=executor):
+        for path in robustness(
+            args.out, args.seeds, args.profile, args.jobs, data=data, executor=executor
+        ):
             print(f"wrote {path}")
     return 0

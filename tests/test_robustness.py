@@ -43,31 +43,62 @@ WORST = [[12, 30, None], [None, None, 2000], [500, 1500]]
 
 def make_seed(d: Path, i: int, worst: bool = True, data: dict | None = None) -> Path:
     d.mkdir(parents=True)
-    t1 = [{"cell": c, "set": "very_long_fpf", "mean": m, "min": lo, "max": hi}
-          for c, (m, lo, hi) in FPF[i].items()]
+    t1 = [
+        {"cell": c, "set": "very_long_fpf", "mean": m, "min": lo, "max": hi}
+        for c, (m, lo, hi) in FPF[i].items()
+    ]
     t1.append({"cell": "lstm", "set": "train", "mean": 100.0, "min": 100.0, "max": 100.0})
     write_csv(d / "table1.csv", ("cell", "set", "mean", "min", "max"), t1)
-    t2 = [{"cell": "lstm", "loss_set": "train", "r2": 0.5, "p": LSTM_TRAIN_P[i]},
-          {"cell": "relu", "loss_set": "train", "r2": 0.1, "p": RELU_TRAIN_P[i]}]
+    t2 = [
+        {"cell": "lstm", "loss_set": "train", "r2": 0.5, "p": LSTM_TRAIN_P[i]},
+        {"cell": "relu", "loss_set": "train", "r2": 0.1, "p": RELU_TRAIN_P[i]},
+    ]
     write_csv(d / "table2.csv", ("cell", "loss_set", "r2", "p"), t2)
-    fm = [{"cell": "lstm", "class": c, "count": LSTM_FAILURES[i].get(c, 0)}
-          for c in ("early", "at-zero", "depth-dependent", "other")]
+    fm = [
+        {"cell": "lstm", "class": c, "count": LSTM_FAILURES[i].get(c, 0)}
+        for c in ("early", "at-zero", "depth-dependent", "other")
+    ]
     fm.append({"cell": "lstm", "class": "no failure", "count": 0 if LSTM_FAILURES[i] else 20})
     write_csv(d / "failure_modes.csv", ("cell", "class", "count"), fm)
     (d / "results").mkdir()
     if worst:
-        cols = ("cell", "run", "epoch", "kind", "very_long_fpf", "certified_length",
-                "shortest_failure_length", "shortest_failure", "position", "class", "method",
-                "exact", "max_length")
+        cols = (
+            "cell",
+            "run",
+            "epoch",
+            "kind",
+            "very_long_fpf",
+            "certified_length",
+            "shortest_failure_length",
+            "shortest_failure",
+            "position",
+            "class",
+            "method",
+            "exact",
+            "max_length",
+        )
         rows = []
         for run, n in enumerate(WORST[i]):
             for kind, length in (("best", n), ("stage", 3)):  # stage models: not counted
-                rows.append({"cell": "lstm", "run": run, "epoch": 5, "kind": kind,
-                             "very_long_fpf": 900.0, "certified_length": None if length is None
-                             else length - 2, "shortest_failure_length": length,
-                             "shortest_failure": None if length is None else f"({length // 2}"
-                             f"){length // 2}", "position": None, "class": None,
-                             "method": "exhaustive", "exact": True, "max_length": 4000})
+                rows.append(
+                    {
+                        "cell": "lstm",
+                        "run": run,
+                        "epoch": 5,
+                        "kind": kind,
+                        "very_long_fpf": 900.0,
+                        "certified_length": None if length is None else length - 2,
+                        "shortest_failure_length": length,
+                        "shortest_failure": None
+                        if length is None
+                        else f"({length // 2}){length // 2}",
+                        "position": None,
+                        "class": None,
+                        "method": "exhaustive",
+                        "exact": True,
+                        "max_length": 4000,
+                    }
+                )
         write_csv(d / "results" / "worst_case.csv", cols, rows)
     record = data or {"source": "generated", "profile": "paper", "seed": i}
     (d / "results" / "data.json").write_text(json.dumps(record))
@@ -156,8 +187,13 @@ def test_summary_files(seeds, tmp_path):
 
 
 def test_summary_says_which_given_data(tmp_path):
-    record = {"source": "given", "path": "authors_split", "provenance": None,
-              "sets": {"train": {"n": 10}}, "sha256": "ab" * 32}
+    record = {
+        "source": "given",
+        "path": "authors_split",
+        "provenance": None,
+        "sets": {"train": {"n": 10}},
+        "sha256": "ab" * 32,
+    }
     dirs = [make_seed(tmp_path / f"seed_{i}", i, data=record) for i in range(3)]
     md = write_summary(tmp_path, dirs)[1].read_text()
     assert "Data: loaded from `authors_split`" in md
@@ -181,8 +217,18 @@ def test_complete_seeds_are_only_aggregated(seeds, tmp_path, monkeypatch):
 
 def test_ray_missing_is_one_line_with_the_install_hint(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
-    code = main(["robustness", "--seeds", "0:1", "--out", str(tmp_path / "r"), "--profile",
-                 "smoke", "--ray"])
+    code = main(
+        [
+            "robustness",
+            "--seeds",
+            "0:1",
+            "--out",
+            str(tmp_path / "r"),
+            "--profile",
+            "smoke",
+            "--ray",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert "pip install -e '.[ray]'" in err[0] and err[0].startswith("counting robustness:")
@@ -210,8 +256,10 @@ def tree(root: Path) -> dict:
             snap[rel] = h
         elif p.suffix == ".pt":
             raw = torch.load(p, weights_only=True)
-            snap[rel] = ({k: v for k, v in raw.items() if k != "state_dict"},
-                         {k: v.numpy().tobytes() for k, v in raw["state_dict"].items()})
+            snap[rel] = (
+                {k: v for k, v in raw.items() if k != "state_dict"},
+                {k: v.numpy().tobytes() for k, v in raw["state_dict"].items()},
+            )
         else:
             snap[rel] = p.read_bytes()
     return snap
@@ -291,6 +339,21 @@ def test_ray_grid_gives_the_same_results(smoke, tmp_path, monkeypatch):
     pytest.importorskip("ray", reason="Ray is not installed; pip install -e '.[ray]'")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    assert main(["robustness", "--seeds", "0:2", "--out", "R", "--profile", "smoke",
-                 "--jobs", "2", "--ray"]) == 0
+    assert (
+        main(
+            [
+                "robustness",
+                "--seeds",
+                "0:2",
+                "--out",
+                "R",
+                "--profile",
+                "smoke",
+                "--jobs",
+                "2",
+                "--ray",
+            ]
+        )
+        == 0
+    )
     assert tree(tmp_path / "R") == tree(smoke / "A" / "R")
