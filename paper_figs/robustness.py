@@ -20,7 +20,9 @@
    (`paper_figs.robustness_report`).
 
 Resumable: a seed whose report.md exists is complete and is not touched, so DIR may hold
-reproductions run one by one with `counting reproduce --seed s --out DIR/seed_<s>`; an
+reproductions run one by one with `counting reproduce --seed s --out DIR/seed_<s>` (its
+results/selection.json and data.json must say the same profile, seed and data, else
+ValueError before any work); an
 interrupted grid resumes as a sweep does (finished runs are kept). Two commands must not
 work on one seed directory at the same time.
 """
@@ -31,6 +33,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from paper_figs.data_source import DataSource, given_data
 from paper_figs.reproduce import PLANS, plan_seed, reproduce
 
 
@@ -41,6 +44,37 @@ def seed_dir(out, seed: int) -> Path:
 def is_complete(out, seed: int) -> bool:
     """A seed's reproduction is complete once its report.md exists (written last)."""
     return (seed_dir(out, seed) / "report.md").is_file()
+
+
+def check_complete(out, seed: int, profile: str, data_sha256: str | None) -> None:
+    """A complete seed must be the reproduction this command would write: ValueError when
+    its results/selection.json or data.json say another profile, seed or data."""
+    import json
+
+    res = seed_dir(out, seed) / "results"
+    try:
+        sel = json.loads((res / "selection.json").read_text())
+        data_json = res / "data.json"  # absent in reproductions older than it: generated
+        record = json.loads(data_json.read_text()) if data_json.is_file() else {}
+    except (OSError, ValueError) as err:
+        raise ValueError(
+            f"{seed_dir(out, seed)} has a report.md but no readable results/selection.json "
+            f"or data.json ({err})"
+        ) from None
+    given = record.get("source") == "given"
+    why = []
+    if sel.get("profile") != profile or sel.get("seed") != seed:
+        why.append(f"profile {sel.get('profile')} and seed {sel.get('seed')}")
+    if data_sha256 is None and given:
+        why.append(f"the given data of {record.get('path')}")
+    if data_sha256 is not None and record.get("sha256") != data_sha256:
+        why.append("other data" if given else "generated data")
+    if why:
+        raise ValueError(
+            f"{seed_dir(out, seed)} holds a reproduction with {', '.join(why)}, not what "
+            f"this command asks for (profile {profile}, seed {seed}, "
+            f"{'the given data' if data_sha256 else 'generated data'}); use another --out"
+        )
 
 
 def robustness(
@@ -63,7 +97,13 @@ def robustness(
     if not seeds or any(not isinstance(s, int) or s < 0 for s in seeds):
         raise ValueError(f"seeds must be integers >= 0, got {seeds!r}")
     out = Path(out)
+    if data is not None and not isinstance(data, DataSource):
+        data = given_data(data)
+    sha = data.record()["sha256"] if data is not None else None
     todo = [s for s in seeds if not is_complete(out, s)]
+    for s in seeds:
+        if s not in todo:
+            check_complete(out, s, profile, sha)
     if todo:  # the bars are closed on an error too, so that the error line comes last
         with tqdm(todo, desc="data and sweeps set up", unit="seed", disable=not progress) as bar:
             plans = [plan_seed(seed_dir(out, s), profile, s, data, progress=False) for s in bar]
@@ -74,4 +114,4 @@ def robustness(
     return write_summary(out, [seed_dir(out, s) for s in seeds])
 
 
-__all__ = ["is_complete", "robustness", "seed_dir"]
+__all__ = ["check_complete", "is_complete", "robustness", "seed_dir"]

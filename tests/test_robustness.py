@@ -102,7 +102,7 @@ def make_seed(d: Path, i: int, worst: bool = True, data: dict | None = None) -> 
         write_csv(d / "results" / "worst_case.csv", cols, rows)
     record = data or {"source": "generated", "profile": "paper", "seed": i}
     (d / "results" / "data.json").write_text(json.dumps(record))
-    (d / "results" / "selection.json").write_text(json.dumps({"profile": "paper"}))
+    (d / "results" / "selection.json").write_text(json.dumps({"profile": "paper", "seed": i}))
     (d / "report.md").write_text("# Reproduction report\n")
     return d
 
@@ -213,6 +213,22 @@ def test_complete_seeds_are_only_aggregated(seeds, tmp_path, monkeypatch):
     written = rb.robustness(tmp_path, range(3), progress=False)
     assert [p.name for p in written] == ["robustness.csv", "robustness.md", "robustness.png"]
     assert before == {p: p.stat().st_mtime_ns for d in seeds for p in d.rglob("*")}
+
+
+def test_a_complete_seed_of_another_kind_is_refused(seeds, tmp_path, capsys):
+    """A finished seed_<s> of another profile, or on other data, is not mixed in."""
+    from paper_figs.data_source import DataSource
+
+    code = main(["robustness", "--seeds", "0:3", "--out", str(tmp_path), "--profile", "smoke"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "seed_0 holds a reproduction with profile paper and seed 0" in err[0]
+    given = DataSource(
+        {n: ["()"] for n in ("train", "validation", "long", "very_long", "zigzag")},
+        {"source": "given", "path": "x"},
+    )
+    with pytest.raises(ValueError, match="seed_0 holds a reproduction with generated data"):
+        rb.robustness(tmp_path, range(3), data=given, progress=False)
 
 
 def test_ray_missing_is_one_line_with_the_install_hint(tmp_path, capsys, monkeypatch):
