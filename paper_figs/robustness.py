@@ -101,8 +101,9 @@ def robustness(
         data = given_data(data)
     sha = data.record()["sha256"] if data is not None else None
     todo = [s for s in seeds if not is_complete(out, s)]
+    pending = set(todo)
     for s in seeds:
-        if s not in todo:
+        if s not in pending:
             check_complete(out, s, profile, sha)
     if todo:  # the bars are closed on an error too, so that the error line comes last
         with tqdm(todo, desc="data and sweeps set up", unit="seed", disable=not progress) as bar:

@@ -70,7 +70,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from paper_figs.robustness import is_complete, robustness
+    from paper_figs.robustness import check_complete, is_complete, robustness
 
     if args.ray is not None:
         from counting.ray_executor import import_ray
@@ -82,6 +82,11 @@ def run(args) -> int:
 
         data = given_data(args.data)  # read and checked before any long work
     todo = [s for s in args.seeds if not is_complete(args.out, s)]
+    pending = set(todo)
+    sha = data.record()["sha256"] if data is not None else None
+    for s in args.seeds:  # a finished seed of another profile or data: refused first
+        if s not in pending:
+            check_complete(args.out, s, args.profile, sha)
     executor = None
     if todo:
         from counting.firstrun import warm_cells, warm_engine
