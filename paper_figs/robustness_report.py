@@ -26,6 +26,7 @@ from paper_figs.report import NAMES, data_sentence
 from paper_figs.robustness_claims import (
     COLUMNS,
     SHORT_WORD,
+    percentile,
     seed_observations,
     summarize,
 )
@@ -80,7 +81,29 @@ def _share(x: float) -> str:
     return f"{100 * x:.0f} %"
 
 
-def markdown(rows: list[dict], seeds: list[int], data_text: str, profile: str | None) -> str:
+def disagreements(per_seed) -> list[int]:
+    """Per seed, how many of report.md's claims disagree with the paper (its count)."""
+    return [
+        sum(not o.agree for o in obs if not o.key.startswith("worst_case/")) for obs in per_seed
+    ]
+
+
+def _disagreement_line(counts: list[int], seeds: list[int]) -> str:
+    c = sorted(counts)
+    per = ", ".join(f"{s}: {n}" for s, n in zip(seeds, counts, strict=True))
+    return (
+        f"Disagreements with the paper per seed (as each report.md counts them): median "
+        f"{percentile(c, 50):g}, from {c[0]} to {c[-1]} (seed: count - {per})."
+    )
+
+
+def markdown(
+    rows: list[dict],
+    seeds: list[int],
+    data_text: str,
+    profile: str | None,
+    counts: list[int] | None = None,
+) -> str:
     claims = [r for r in rows if not r["key"].startswith("worst_case/")]
     worst = [r for r in rows if r["key"].startswith("worst_case/")]
     holds = [r for r in claims if r["share_agree"] >= HOLDS]
@@ -101,6 +124,7 @@ def markdown(rows: list[dict], seeds: list[int], data_text: str, profile: str | 
         "",
         data_text,
         "",
+        *([_disagreement_line(counts, seeds), ""] if counts else []),
         f"Thresholds: a finding **holds** when at least {_share(HOLDS)} of the seeds agree "
         f"with the paper, is **seed luck** when between {_share(CONTRADICTED)} and "
         f"{_share(HOLDS)} agree, and is **contradicted** when at most {_share(CONTRADICTED)} "
@@ -278,8 +302,9 @@ def write_summary(out, seed_dirs) -> list[Path]:
         for c in CELLS
     }
     write_csv(out / "robustness.csv", COLUMNS, rows)
+    seeds = [_seed_of(d) for d in seed_dirs]
     text = markdown(
-        rows, [_seed_of(d) for d in seed_dirs], _data_paragraph(seed_dirs, profile), profile
+        rows, seeds, _data_paragraph(seed_dirs, profile), profile, disagreements(per_seed)
     )
     write_text_atomic(out / "robustness.md", text)
     figure(fpf, rows, out / "robustness.png")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -182,6 +183,10 @@ def test_summary_files(seeds, tmp_path):
     contra = md.split("## Contradicted")[1].split("## Every claim")[0]
     assert "Table 1, GRU Very long FPF" in contra  # 472.5 never in our range
     assert "Data: generated for each seed" in md
+    # seed 0: LSTM and GRU very-long FPF out of range; seed 1: ReLU and GRU FPF, order,
+    # LSTM p, ReLU p, failure mode; seed 2: ReLU and GRU FPF, order, LSTM p (NaN), failure
+    # mode (no failure at all)
+    assert "(seed: count - 0: 2, 1: 6, 2: 5)" in md
     assert "shorter than 1000 tokens" in md
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -310,6 +315,13 @@ def test_each_seed_is_what_counting_reproduce_writes(smoke):
     for name in ("fig1.png", "best.pt"):  # the bytes themselves, not only their content
         pa = next(a.rglob(name))
         assert pa.read_bytes() == (b / pa.relative_to(a)).read_bytes()
+    md = (smoke / "A" / "R" / "robustness.md").read_text()
+    counts = []
+    for s in (0, 1):  # the counts per seed are report.md's own
+        report = (smoke / "A" / "R" / f"seed_{s}" / "report.md").read_text()
+        found = re.search(r"(\d+) disagreement\(s\) with the paper", report)
+        counts.append(f"{s}: {found.group(1) if found else 0}")
+    assert f"(seed: count - {', '.join(counts)})" in md
     rows = read_csv(smoke / "A" / "R" / "robustness.csv")
     assert all(r["seeds"] == 2 for r in rows) and len(rows) == 25
 
