@@ -240,7 +240,7 @@ def figure(per_seed_fpf: dict[str, list[float]], rows: list[dict], path: Path) -
     ax.set_xlim(-0.6, len(cells) - 0.15)
     ax.set_ylabel("very-long FPF: mean over the best models of one seed")
     ax.set_title(f"Very-long FPF, {max(map(len, per_seed_fpf.values()), default=0)} seeds")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
 
     t2 = [r for r in rows if r["key"].startswith("table2/")]
