@@ -167,8 +167,11 @@ def _num(x, fmt: str = ".1f", scale: float = 1.0) -> str:
     return "-" if x is None else format(scale * x, fmt)
 
 
-def cell_sentence(cell: str, lo: dict, hi: dict, p: float | None, n: int) -> str:
-    """One sentence comparing the smallest (lo) and the largest (hi) hidden size of a cell."""
+def cell_sentence(
+    cell: str, lo: dict, hi: dict, p: float | None, n: int, peak: dict | None = None
+) -> str:
+    """One sentence comparing the smallest (lo) and the largest (hi) hidden size of a cell;
+    `peak`: the row of a hidden size in between with a higher mean FPF than both, if any."""
     a, b = lo["very_long_fpf_mean"], hi["very_long_fpf_mean"]
     if p is None or a is None or b is None:
         trend = "too few runs to test"
@@ -176,6 +179,11 @@ def cell_sentence(cell: str, lo: dict, hi: dict, p: float | None, n: int) -> str
         trend = f"{'higher' if b > a else 'lower'}, Mann-Whitney p = {p:.2g}"
     else:
         trend = f"no significant change, Mann-Whitney p = {p:.2g}"
+    if peak is not None:
+        trend += (
+            f"; highest mean at H = {peak['hidden_size']}: "
+            f"{_num(peak['very_long_fpf_mean'])}, not tested"
+        )
     return (
         f"{NAMES[cell]}: mean very-long FPF {_num(a)} at H = {lo['hidden_size']}, "
         f"{_num(b)} at H = {hi['hidden_size']} ({trend}); very-long words fully right "
@@ -206,7 +214,12 @@ def paragraph(rows: list[dict], results: dict, max_length: int) -> str:
         lo, hi = by[c, h0], by[c, h1]
         runs = {h: fpfs([r for r in results[h]["runs"] if r["cell"] == c]) for h in (h0, h1)}
         p = mann_whitney(runs[h0], runs[h1])
-        sentences.append(cell_sentence(c, lo, hi, p, max_length))
+        means = [
+            by[c, h] for h in hs if (c, h) in by and by[c, h]["very_long_fpf_mean"] is not None
+        ]
+        top = max(means, key=lambda r: r["very_long_fpf_mean"], default=None)
+        peak = top if top is not None and top["hidden_size"] not in (h0, h1) else None
+        sentences.append(cell_sentence(c, lo, hi, p, max_length, peak))
         if p is not None and p < ALPHA and lo["very_long_fpf_mean"] is not None:
             (better if hi["very_long_fpf_mean"] > lo["very_long_fpf_mean"] else worse).append(c)
         longer = [h for h in hs[1:] if (c, h) in by and counts_long(by[c, h])]
@@ -341,6 +354,16 @@ def figure(rows: list[dict], results: dict, meta: dict, path: Path) -> Path:
         ]
         ax.plot(x, y, "-", color=color, label=NAMES[cell])
         for xi, yi, r in zip(x, y, mine):
+            if yi is not None and r["shortest_failure_method"] == "bound" and yi <= n:
+                # the range the median shortest failing length lies in
+                ax.vlines(
+                    xi * 2 ** (0.04 * (k - 1)),  # side by side, one cell beside another
+                    r["certified_length_median"] + 2,
+                    yi,
+                    color=color,
+                    lw=1.5,
+                    alpha=0.6,
+                )
             if yi is not None:
                 ax.plot(
                     xi,
@@ -355,7 +378,7 @@ def figure(rows: list[dict], results: dict, meta: dict, path: Path) -> Path:
     titles = [
         "very-long FPF (dots: runs; dotted: paper, H = 1)",
         "very-long words fully right (%, mean over runs)",
-        f"median shortest failing word (open: a bound; top: none up to {n})",
+        f"median shortest failing word (open: bound, bar: its range; top: none to {n})",
         "median depth-probe R²",
     ]
     for ax, title in zip(axes.flat, titles):

@@ -85,6 +85,15 @@ def test_the_paragraph_says_yes_where_a_larger_h_counts_long():
     assert "none up to 1000" in text
 
 
+def test_the_paragraph_names_a_peak_between_the_ends_as_untested():
+    res = _results({("gru", 1): [(400.0 + i, {}) for i in range(3)],
+                    ("gru", 2): [(700.0 + i, {}) for i in range(3)],
+                    ("gru", 8): [(401.0 + i, {}) for i in range(3)]})
+    text = paragraph(table_rows(res), res, 1000)
+    assert "highest mean at H = 2: 701.0, not tested" in text
+    assert text.startswith("**Does capacity buy long-range counting?** No:")
+
+
 def test_the_mann_whitney_test_handles_ties_and_small_samples():
     assert capacity_report.mann_whitney([1.0], [2.0, 3.0]) is None
     assert capacity_report.mann_whitney([5.0, 5.0], [5.0, 5.0]) == 1.0
