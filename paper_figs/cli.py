@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from counting.options import positive_int, seed_int
+from counting.models import MAX_HIDDEN
+from counting.options import int_in, positive_int, seed_int
 from counting.paths import declare_paths
 
 
@@ -36,6 +37,9 @@ def register(sub) -> None:
         "`counting data` writes them, e.g. `counting data --from-authors CLONE --out DIR`) "
         "instead of generating them; --profile still sets the runs and epochs, --seed the sweep",
     )
+    p.add_argument("--hidden-size", type=int_in(1, MAX_HIDDEN), default=1,
+                   help=f"hidden units of every model, 1 to {MAX_HIDDEN} (default 1, the "
+                   "paper's); the report compares with the paper's single-cell numbers")
     declare_paths(p, output_dirs=("out",), input_dirs=("data",))
     p.set_defaults(func=run)
 
@@ -51,6 +55,7 @@ def run(args) -> int:
         data = given_data(data)  # read and checked before any long work
     warm_engine("sweep")  # compile before any bar starts, so that their ETAs are honest
     warm_cells()  # the probes' traces classify the failures on the zigzag set
-    for path in reproduce(args.out, args.profile, args.seed, args.jobs, data=data):
+    for path in reproduce(args.out, args.profile, args.seed, args.jobs, data=data,
+                          hidden_size=args.hidden_size):
         print(f"wrote {path}")
     return 0

@@ -7,7 +7,9 @@ Agreement rules (stated in the report itself):
   significance: both p < 0.05, or both >= 0.05.
 - Failure modes: the dominant first-failure class per cell on zigzag equals the paper's.
 The report also says which data the reproduction used (results/data.json: generated with a
-profile and seed, or loaded from a directory - with the sets' sizes and fingerprint).
+profile and seed, or loaded from a directory - with the sets' sizes and fingerprint), and,
+for models of hidden size H > 1 (`reproduce --hidden-size H`; "hidden_size" in
+selection.json), that every comparison is with the paper's single-cell (H = 1) numbers.
 Reads the tables written by table1/table2/failure_modes and results/selection.json.
 """
 
@@ -183,6 +185,20 @@ def data_sentence(record: dict | None) -> str:
             f"--seed {record['seed']}`; {facts}).")
 
 
+def hidden_size_sentence(sel: dict) -> str | None:
+    """A paragraph naming the hidden size H of a reproduction with H > 1, or None for H = 1
+    (the paper's; the report then reads as it always did)."""
+    h = sel.get("hidden_size", 1)
+    if h == 1:
+        return None
+    return (f"Hidden size H = {h}: every model has {h} units, the paper's have one. Every "
+            "number below is compared with the paper's single-cell (H = 1) numbers under the "
+            f"same rules, so an agreement says that H = {h} does as well as (or no "
+            "differently from) the paper's single cell, a disagreement that it does not. The "
+            "failure classes on the zigzag set need only a model's outputs and the true "
+            f"depth, so they apply at H = {h} unchanged.")
+
+
 def make(root) -> list[Path]:
     root = Path(root)
     sel = read_json(results_dir(root) / "selection.json")
@@ -199,12 +215,14 @@ def make(root) -> list[Path]:
         f"{NAMES[c]} {len(sel['cells'][c])} of {sel['runs_trained'][c]}" for c in CELLS
     )
     diverged = ", ".join(f"{NAMES[c]} {sel['diverged'][c]}" for c in CELLS)
+    units = hidden_size_sentence(sel)
     head = [
         "# Reproduction report",
         "",
         f"Profile `{sel['profile']}`, seed {sel['seed']}, {sel['plan']['epochs']} epochs. "
         f"Runs kept (lowest best validation loss): {kept}. Diverged runs: {diverged}.",
         "",
+        *([units, ""] if units else []),
         data_sentence(data_record),
         "",
         "Agreement rules: Table 1 - the paper's average lies inside our min-max over runs; "

@@ -16,7 +16,10 @@
    figures are drawn in a second process while steps 5-7 run (paper_figs.figure_worker).
 
 `reproduce(..., timings={})` reports the wall time of each stage (benchmarks/
-bench_reproduce.py).
+bench_reproduce.py). `reproduce(..., hidden_size=H)` (1-8; `--hidden-size`) trains every run
+with H units (results/selection.json then records "hidden_size"; H = 1 writes exactly what
+it always did); the failure classes of step 6 need only the outputs and the true depth, so
+they apply at any H.
 """
 
 from __future__ import annotations
@@ -221,7 +224,8 @@ def _failures(entries, zigzag_words, zig_j, progress) -> list[dict]:
 
 
 def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=True,
-              data=None, timings: dict | None = None, figure_process: bool = True) -> list[Path]:
+              data=None, timings: dict | None = None, figure_process: bool = True,
+              hidden_size: int = 1) -> list[Path]:
     """Run the pipeline; returns the output files written. Resumable.
 
     data: None to generate the sets (profile, seed); a directory holding the five set
@@ -230,11 +234,16 @@ def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=T
     time in seconds of each stage ("data", "sweep", ..., "total"; "<stage> cpu": this
     process's CPU time in it). figure_process: draw the
     figures in a second process while this one evaluates (False: draw them here).
+    hidden_size: units of every model, 1 (the paper's) to counting.models.MAX_HIDDEN.
     """
+    from counting.models import MAX_HIDDEN
     from counting.sweep import run_sweep
 
     if profile not in PLANS:
         raise ValueError(f"profile must be one of {sorted(PLANS)}, got {profile!r}")
+    if not isinstance(hidden_size, int) or not 1 <= hidden_size <= MAX_HIDDEN:
+        raise ValueError(f"hidden_size must be an integer from 1 to {MAX_HIDDEN}, "
+                         f"got {hidden_size!r}")
     plan, out = PLANS[profile], Path(out)
     clock = _Clock(timings)
     with clock("total"):
@@ -244,10 +253,10 @@ def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=T
             sets = source.sets
         with clock("sweep"):
             rows = run_sweep(sets, out / "sweep", jobs=jobs, progress=progress,
-                             **_sweep_args(plan, seed))
+                             **_sweep_args(plan, seed, hidden_size))
         with FigureWorker(figure_process) as figures:
             with clock("best models"):
-                kept = _select_and_record(rows, plan, profile, seed, source, res)
+                kept = _select_and_record(rows, plan, profile, seed, source, res, hidden_size)
                 histories = {r["dir"]: json.loads((Path(r["dir"]) / "history.json")
                                                   .read_text())
                              for cell in CELLS for r in kept[cell]}
@@ -274,14 +283,15 @@ def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=T
     return written
 
 
-def _sweep_args(plan: Plan, seed: int) -> dict:
+def _sweep_args(plan: Plan, seed: int, hidden_size: int = 1) -> dict:
     """The sweep of a reproduction (counting.sweep.run_sweep / plan_sweep arguments)."""
-    return {"cells": CELLS, "runs": plan.runs, "epochs": plan.epochs, "seed": seed}
+    return {"cells": CELLS, "runs": plan.runs, "epochs": plan.epochs, "seed": seed,
+            "hidden_size": hidden_size}
 
 
-def plan_seed(out, profile="paper", seed=0, data=None, progress=True):
-    """Steps 1-2 of `reproduce(out, profile, seed, data=data)` set up, not trained: the data
-    (written to DIR/data as `reproduce` writes it) and its sweep's plan
+def plan_seed(out, profile="paper", seed=0, data=None, progress=True, hidden_size: int = 1):
+    """Steps 1-2 of `reproduce(out, profile, seed, data=data, hidden_size=...)` set up, not
+    trained: the data (written to DIR/data as `reproduce` writes it) and its sweep's plan
     (`counting.sweep.plan_sweep`; `.batch` holds the engine's runs). For a command that
     trains the sweeps of many reproductions as one grid over an executor (`counting
     robustness`): `reproduce` called afterwards finds its sweep trained."""
@@ -291,18 +301,22 @@ def plan_seed(out, profile="paper", seed=0, data=None, progress=True):
         raise ValueError(f"profile must be one of {sorted(PLANS)}, got {profile!r}")
     out = Path(out)
     source = _data(out, profile, seed, progress, data)
-    return plan_sweep(source.sets, out / "sweep", **_sweep_args(PLANS[profile], seed))
+    return plan_sweep(source.sets, out / "sweep", **_sweep_args(PLANS[profile], seed,
+                                                                   hidden_size))
 
 
-def _select_and_record(rows, plan, profile, seed, source, res) -> dict[str, list[dict]]:
-    """Step 3: keep the best runs per cell -> results/selection.json; the data's record
-    -> results/data.json."""
+def _select_and_record(rows, plan, profile, seed, source, res,
+                       hidden_size: int = 1) -> dict[str, list[dict]]:
+    """Step 3: keep the best runs per cell -> results/selection.json (with "hidden_size"
+    when it is not 1); the data's record -> results/data.json."""
     kept = select_runs(rows, plan.keep)
+    units = {} if hidden_size == 1 else {"hidden_size": hidden_size}
     write_json_atomic(
         res / "selection.json",
         {
             "profile": profile,
             "seed": seed,
+            **units,
             "plan": asdict(plan),
             "runs_trained": {c: sum(r["cell"] == c for r in rows) for c in CELLS},
             "diverged": {

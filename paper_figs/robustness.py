@@ -65,6 +65,8 @@ def check_complete(out, seed: int, profile: str, data_sha256: str | None) -> Non
     why = []
     if sel.get("profile") != profile or sel.get("seed") != seed:
         why.append(f"profile {sel.get('profile')} and seed {sel.get('seed')}")
+    if sel.get("hidden_size", 1) != 1:
+        why.append(f"hidden size {sel['hidden_size']}")
     if data_sha256 is None and given:
         why.append(f"the given data of {record.get('path')}")
     if data_sha256 is not None and record.get("sha256") != data_sha256:

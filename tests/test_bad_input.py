@@ -80,7 +80,7 @@ NUMERIC = {
     "construct": {"--eps": ["0", "1", "-0.5", "1.5", "nan", "inf", *NUMBER],
                   "--hidden-size": ["0", "9", *NUMBER]},
     "diagnose": {},
-    "reproduce": {"--seed": SEED, "--jobs": COUNT},
+    "reproduce": {"--seed": SEED, "--jobs": COUNT, "--hidden-size": ["0", "9", *NUMBER]},
     "repair": {"--max-length": ["1", "0", "-2", *NUMBER]},
     "verify": {"--max-length": ["1", "0", "-2", *NUMBER]},
     "robustness": {"--seeds": ["5:5", "3:1", "-1:2", "1:", ":3", "1:2:3", "0:100001", "x", ""],
@@ -565,6 +565,55 @@ def test_real_immutable_files_and_directories(world, immutable_dir, tmp_path, ca
 def test_a_real_full_disk(world, full_dir, tmp_path, capsys):
     _run_real(world, full_dir, tmp_path, capsys, r"cannot write .*: No space left on device",
               one_line=False)
+
+
+# ---- the studies run as modules (`python -m paper_figs.X`): the same contract, their prog ---
+
+MODULES = {  # module: (its main, a valid command line); {new}: an empty directory
+    "paper_figs.capacity": ("paper_figs.capacity:main",
+                            ["--out", "{new}/cap", "--hidden", "1", "--runs", "1"]),
+}
+MODULE_CASES = [
+    *[(m, f"--hidden={v!r}", with_option(argv, "--hidden", v), r"argument --hidden: ")
+      for m, (_, argv) in MODULES.items() if m == "paper_figs.capacity"
+      for v in ("0", "9", "x", "", "1,1", "1,,2", "-1")],
+    *[(m, f"{opt}={v!r}", with_option(argv, opt, v), rf"argument {opt}: ")
+      for m, (_, argv) in MODULES.items()
+      for opt, values in {"--runs": COUNT, "--seed": SEED, "--jobs": COUNT}.items()
+      for v in values],
+    *[(m, "--out is a file", with_option(argv, "--out", "{file}"),
+       r"cannot write .*file\.txt: it is an existing file, not a directory")
+      for m, (_, argv) in MODULES.items()],
+    *[(m, "--out under a file", with_option(argv, "--out", "{file}/sub"),
+       r"cannot write .*: .*file\.txt is a file, not a directory")
+      for m, (_, argv) in MODULES.items()],
+]
+
+
+@pytest.mark.parametrize("module, row, argv, expect", MODULE_CASES,
+                         ids=[f"{c[0]}: {c[1]}" for c in MODULE_CASES])
+def test_bad_input_to_a_study_module_gets_one_line(module, row, argv, expect, world, tmp_path,
+                                                   capsys):
+    import importlib
+    import re
+
+    base, places = world
+    new = tmp_path / "new"
+    new.mkdir()
+    fmt = {k: str(v) for k, v in places.items()} | {"new": str(new)}
+    argv = [a.format(**fmt) for a in argv]
+    target, attr = MODULES[module][0].split(":")
+    before = _snapshot(base, tmp_path)
+    capsys.readouterr()
+    code = getattr(importlib.import_module(target), attr)(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    prefix = f"python -m {module}: error: "
+    assert code == 2 and "Traceback" not in err, err
+    assert len(lines) == 1 and lines[0].startswith(prefix), err
+    assert re.search(expect, lines[0][len(prefix):]), f"{lines[0]!r} !~ {expect!r}"
+    assert _snapshot(base, tmp_path) == before
+    assert not _temp_files(base, tmp_path)
 
 
 # ---- the same contract through the real entry point, one row per command -------------------
