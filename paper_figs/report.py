@@ -22,6 +22,7 @@ from counting.fileformat import write_text_atomic
 from paper_figs import failure_modes as fm
 from paper_figs.layout import read_csv, read_json, results_dir, run_module
 from paper_figs.paper_values import CELLS, FAILURE_MODES, TABLE1, TABLE2
+from paper_figs.robustness_reference import seed_luck_sentence
 
 NAMES = {"lstm": "LSTM", "relu": "ReLU", "gru": "GRU"}
 SET_TITLES = {
@@ -237,6 +238,9 @@ def make(root) -> list[Path]:
         head += [f"- {d}" for d in disagreements]
     else:
         head.append("Every compared number agrees with the paper under the rules above.")
+    luck = seed_luck_sentence(root)
+    if luck:
+        head += ["", luck]
     text = "\n".join(head) + "\n\n" + "\n\n".join((s1, s2, s3)) + "\n"
     write_text_atomic(root / "report.md", text)
     return [root / "report.md"]

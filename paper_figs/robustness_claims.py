@@ -34,7 +34,9 @@ Columns of robustness.csv (COLUMNS):
   share of seeds below it plus half of those equal to it, in %; empty where the paper value
   is not a number);
 - seeds: the number of seeds on which the claim was checked (a seed whose tables lack the
-  cell - every run diverged - does not count).
+  cell - every run diverged - does not count);
+- key: a stable id of the claim (e.g. "table1/lstm/train", "order", "table2/gru/long",
+  "failure/relu", "worst_case/lstm"), which report.md uses to look a disagreement up.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ COLUMNS = (
     "p95",
     "paper_percentile",
     "seeds",
+    "key",
 )
 SHORT_WORD = 1000  # worst-case rows: share of seeds whose median shortest failure is shorter
 WORST_CASE = "worst_case.csv"  # results/worst_case.csv of a seed, when written

@@ -1,8 +1,11 @@
 """The summary of a robustness run: DIR/robustness.csv, robustness.md and robustness.png.
 
-    write_summary(DIR, [DIR/seed_0, DIR/seed_1, ...]) -> [the three paths]
+    write_summary(DIR, [DIR/seed_0, DIR/seed_1, ...]) -> [the four paths]
 
 robustness.csv: one row per claim (paper_figs.robustness_claims: columns and statistics).
+robustness.json: what it covers (seeds, profile, data source and fingerprint) and the
+number of disagreements per seed; with robustness.csv it is what a single report.md quotes
+(paper_figs.robustness_reference).
 robustness.md: the claims sorted into those that hold on most seeds (share of seeds that
 agree >= HOLDS), seed luck (between) and those we contradict (share <= CONTRADICTED), with
 the thresholds, the data used and the full table. robustness.png: per cell, the 10-run
@@ -19,7 +22,7 @@ import math
 import sys
 from pathlib import Path
 
-from counting.fileformat import write_text_atomic
+from counting.fileformat import write_json_atomic, write_text_atomic
 from paper_figs.layout import read_json, results_dir, write_csv
 from paper_figs.paper_values import CELLS, TABLE1
 from paper_figs.report import NAMES, data_sentence
@@ -308,7 +311,28 @@ def write_summary(out, seed_dirs) -> list[Path]:
     )
     write_text_atomic(out / "robustness.md", text)
     figure(fpf, rows, out / "robustness.png")
-    return [out / "robustness.csv", out / "robustness.md", out / "robustness.png"]
+    write_json_atomic(out / "robustness.json", _meta(seed_dirs, seeds, profile, per_seed))
+    return [out / "robustness.csv", out / "robustness.md", out / "robustness.png",
+            out / "robustness.json"]
+
+
+def _meta(seed_dirs: list[Path], seeds: list[int], profile, per_seed) -> dict:
+    """robustness.json: what the summary covers - seeds, profile, the data (source, and the
+    fingerprint when every seed used the same given sets), disagreements per seed."""
+    prints, sources = set(), set()
+    for d in seed_dirs:
+        path = results_dir(d) / "data.json"
+        record = read_json(path) if path.is_file() else {}
+        sources.add(record.get("source"))
+        prints.add(record.get("sha256"))
+    source = sources.pop() if len(sources) == 1 else "mixed"
+    return {
+        "seeds": seeds,
+        "profile": profile,
+        "data_source": source,
+        "data_sha256": prints.pop() if source == "given" and len(prints) == 1 else None,
+        "disagreements": disagreements(per_seed),
+    }
 
 
 def main(argv=None) -> int:

@@ -171,7 +171,10 @@ def test_no_worst_case_rows_without_the_file(tmp_path):
 
 
 def test_summary_files(seeds, tmp_path):
-    csv_path, md_path, png_path = write_summary(tmp_path, seeds)
+    csv_path, md_path, png_path, json_path = write_summary(tmp_path, seeds)
+    meta = json.loads(json_path.read_text())
+    assert meta["seeds"] == [0, 1, 2] and meta["disagreements"] == [2, 6, 5]
+    assert meta["data_source"] == "generated" and meta["data_sha256"] is None
     assert csv_path.read_text().splitlines()[0] == ",".join(COLUMNS)
     back = {r["claim"]: r for r in read_csv(csv_path)}
     worst = next(r for c, r in back.items() if c.startswith("Worst case, LSTM"))
@@ -189,6 +192,38 @@ def test_summary_files(seeds, tmp_path):
     assert "(seed: count - 0: 2, 1: 6, 2: 5)" in md
     assert "shorter than 1000 tokens" in md
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_quotes_how_often_its_disagreements_occur(seeds, tmp_path):
+    """report.md's seed-luck paragraph, from a shipped robustness run (here: of the hand-made
+    seeds): the median count over seeds and, per disagreement of this seed, the share of
+    seeds that show it."""
+    import shutil
+
+    from paper_figs.robustness_reference import seed_luck_sentence
+
+    summary, where = tmp_path / "summary", tmp_path / "ref"
+    summary.mkdir()
+    where.mkdir()
+    write_summary(summary, seeds)
+    for ext in ("csv", "json"):
+        shutil.copy(summary / f"robustness.{ext}", where / f"generated.{ext}")
+    text = seed_luck_sentence(seeds[1], where)
+    assert "across 3 seeds" in text and "median of 5 disagreement(s) (2 to 6)" in text
+    assert "Table 1, GRU Very long FPF on 100 %" in text  # no seed has 472.5 in range
+    assert "Table 1, ReLU Very long FPF on 67 %" in text  # seeds 1 and 2
+    assert "Table 1, LSTM Very long FPF" not in text  # seed 1 agrees there
+    # on given data, another profile or H > 1 nothing is quoted
+    assert "LSTM Very long FPF on 33 %" in seed_luck_sentence(seeds[0], where)  # seed 0 only
+    sel = seeds[2] / "results" / "selection.json"
+    sel.write_text(json.dumps({"profile": "smoke", "seed": 2}))
+    assert seed_luck_sentence(seeds[2], where) is None
+    sel.write_text(json.dumps({"profile": "paper", "seed": 2, "hidden_size": 2}))
+    assert seed_luck_sentence(seeds[2], where) is None
+    (seeds[2] / "results" / "data.json").write_text(json.dumps({"source": "given",
+                                                               "sha256": "x"}))
+    sel.write_text(json.dumps({"profile": "paper", "seed": 2}))
+    assert seed_luck_sentence(seeds[2], where) is None
 
 
 def test_summary_says_which_given_data(tmp_path):
@@ -216,7 +251,8 @@ def test_complete_seeds_are_only_aggregated(seeds, tmp_path, monkeypatch):
     monkeypatch.setattr(rb, "reproduce", refuse)
     before = {p: p.stat().st_mtime_ns for d in seeds for p in d.rglob("*")}
     written = rb.robustness(tmp_path, range(3), progress=False)
-    assert [p.name for p in written] == ["robustness.csv", "robustness.md", "robustness.png"]
+    assert [p.name for p in written] == [
+        "robustness.csv", "robustness.md", "robustness.png", "robustness.json"]
     assert before == {p: p.stat().st_mtime_ns for d in seeds for p in d.rglob("*")}
 
 
