@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import constructions
+import probes
 from counting.checkpoint import save_checkpoint
 from counting.cli import main
 from counting.models import init_model
@@ -214,3 +215,54 @@ def test_a_failing_distance_from_ideal_does_not_sink_the_report(monkeypatch):
         rep = diagnose(constructions.exact_counter("relu"), small_sets())
     assert "KeyError" in rep["distance_from_ideal"]["unavailable"]
     assert rep["verdict"] == "no failure"
+
+
+# ------------------------------------------------------------ worst case (issue 10)
+def _without_seconds(res: dict) -> dict:
+    return {k: v for k, v in res.items() if k != "seconds"}
+
+
+def test_worst_case_of_a_known_shortest_failure(tmp_path, capsys):
+    # h' = relu(h + 1) on '(' and relu(h - 0.97) on ')', ')' allowed iff h > 1/2: a balanced
+    # prefix of n pairs ends at 0.03 n, first wrong at n = 17 (0.51 > 1/2 > 0.48), so the
+    # shortest failing Dyck word has 34 tokens, its last token wrong (tests/test_verify.py).
+    model = constructions.mismatched_relu(up=1.0, down=0.97, dtype=torch.float64)
+    rep = diagnose(model, small_sets())
+    wc = rep["worst_case"]
+    json.dumps(rep, allow_nan=False)
+    assert _without_seconds(wc) == _without_seconds(probes.verify(model, 1000))
+    assert wc["max_length"] == 1000 and wc["certified_length"] == 32 and wc["exact"]
+    fail = wc["shortest_failure"]
+    assert fail["length"] == 34 and fail["position"] == 33 and fail["class"] == "at-zero"
+    line = (f"right on every Dyck word up to length 32; shortest word it gets wrong: "
+            f"{fail['run_length']} (34 tokens), fails at token 33 (at-zero)")
+    assert line in text_summary(rep).splitlines()
+    # the command: the same dict as `counting verify --json`
+    ckpt = tmp_path / "m.pt"
+    save_checkpoint(model, ckpt)
+    js, vjs = tmp_path / "d.json", tmp_path / "v.json"
+    assert main(["diagnose", str(ckpt), "--json", str(js)]) == 0
+    assert line in capsys.readouterr().out.splitlines()
+    assert main(["verify", str(ckpt), "--json", str(vjs)]) == 0
+    got, want = json.loads(js.read_text())["worst_case"], json.loads(vjs.read_text())
+    assert _without_seconds(got) == _without_seconds(want)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "relu"])
+def test_worst_case_of_an_exact_construction_is_certified_to_n(cell):
+    rep = diagnose(constructions.exact_counter(cell, dtype=torch.float64), small_sets())
+    wc = rep["worst_case"]
+    assert wc["certified_length"] == 1000 and wc["shortest_failure"] is None
+    assert wc["exact"] and wc["method"] == "exact"
+    assert ("right on every Dyck word up to length 1000 (the limit checked; no word up to "
+            "it is wrong)") in text_summary(rep).splitlines()
+
+
+def test_worst_case_of_a_wide_model_is_labelled_a_bound():
+    model = init_model("lstm", 3, 11, torch.float64)
+    rep = diagnose(model, small_sets(), worst_case_length=200)
+    wc = rep["worst_case"]
+    assert wc["method"] == "bound" and wc["max_length"] == 200
+    line = text_summary(rep).splitlines()[-1]
+    assert "method: bound" in line and line.startswith("right on every Dyck word up to")
+    assert "worst_case" not in diagnose(model, small_sets(), worst_case_length=None)
