@@ -219,8 +219,7 @@ def diagnose(model, sets=None, out_dir=None, progress: bool = False,
     if out_dir is not None:
         from probes.plots import write_plots
 
-        ref = {name: reference_trace(cell, seqs, model.dtype) for name, seqs in sets.items()}
-        rep["plots"] = write_plots(out_dir, rep, sets, traces, ref)
+        rep["plots"] = write_plots(out_dir, rep, sets, traces)
     return json_clean(rep)
 
 

@@ -266,3 +266,42 @@ def test_worst_case_of_a_wide_model_is_labelled_a_bound():
     line = text_summary(rep).splitlines()[-1]
     assert "method: bound" in line and line.startswith("right on every Dyck word up to")
     assert "worst_case" not in diagnose(model, small_sets(), worst_case_length=None)
+
+
+def test_long_curves_are_thinned_to_bin_min_and_max():
+    from probes.plots import thin
+
+    y = np.sin(np.arange(10) / 3.0)
+    x, same = thin(y, max_points=20)
+    assert np.array_equal(x, np.arange(10)) and np.array_equal(same, y)
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=100_003)
+    y[77_777] = 50.0  # one spike
+    x, t = thin(y, max_points=1000)
+    assert t.size == x.size == 1000 and np.all(np.diff(x) >= 0)
+    assert t.max() == 50.0 and t.min() == y.min()
+    starts = x[::2]
+    for k in (0, 137, 499):
+        end = starts[k + 1] if k + 1 < starts.size else y.size
+        assert (t[2 * k], t[2 * k + 1]) == (y[starts[k]:end].min(), y[starts[k]:end].max())
+
+
+def test_diagnosis_of_a_long_word_keeps_no_construction_trace():
+    # the true counter of the failures is the depth: the same records as from the exact
+    # construction's counter; and no reference trace of a long input stays cached
+    from probes import classify_failures
+    from probes.reference import _CACHE, true_counter
+    from probes.tracing import trace_batch
+
+    model = constructions.mismatched_relu(up=1.0, down=0.97, dtype=torch.float64)
+    seqs = default_probe_sets()["zigzag"][:4]
+    tr = trace_batch(model, seqs)
+    assert classify_failures(model, seqs, tr=tr) == classify_failures(
+        model, seqs, out=tr["out"])
+    assert np.array_equal(np.where(tr.mask, tr["depth"], -1), true_counter("relu", seqs))
+    word = "(" * 150_000 + ")" * 150_000
+    _CACHE.clear()
+    rep = diagnose(constructions.exact_counter("lstm", dtype=torch.float64), {"w": [word]},
+                   worst_case_length=None)
+    assert rep["verdict"] == "no failure" and not _CACHE
+    assert rep["saturation"]["f"]["construction"]["share_saturated"] == 1.0
