@@ -89,9 +89,10 @@ def drift(tr, unit: float) -> np.ndarray:
     return np.where(tr.mask, out, np.nan)
 
 
-def drift_slopes(tr, unit: float) -> np.ndarray:
-    """Per-sequence drift per token (slope through the origin against t + 1): (B,)."""
-    dr = np.atleast_2d(drift(tr, unit))
+def drift_slopes(tr, unit: float, dr: np.ndarray | None = None) -> np.ndarray:
+    """Per-sequence drift per token (slope through the origin against t + 1): (B,).
+    dr: drift(tr, unit) where already computed."""
+    dr = np.atleast_2d(drift(tr, unit) if dr is None else dr)
     m = np.atleast_2d(tr.mask)
     t1 = np.arange(1, dr.shape[1] + 1, dtype=np.float64)[None, :] * m
     with np.errstate(invalid="ignore"):
@@ -106,7 +107,7 @@ def drift_summary(tr, unit: float) -> dict:
     dr = np.atleast_2d(drift(tr, unit))
     last = dr[np.arange(dr.shape[0]), np.atleast_1d(tr.lengths) - 1]
     return {
-        "per_token": float(np.median(drift_slopes(tr, unit))),
+        "per_token": float(np.median(drift_slopes(tr, unit, dr))),
         "final": float(np.median(last)),
         "max_abs": float(np.nanmax(np.abs(dr))),
     }
