@@ -132,10 +132,15 @@ def _pooled(traces, key: str) -> tuple[np.ndarray, np.ndarray]:
     for tr in traces:
         m = np.atleast_1d(tr.mask)
         x = tr[key].reshape(m.shape + (-1,))
-        xs.append(x[m])
-        ds.append(np.asarray(tr["depth"]).reshape(m.shape)[m])
-    return (np.concatenate(xs).astype(np.float64, copy=False),
-            np.concatenate(ds).astype(np.float64, copy=False))
+        depth = np.asarray(tr["depth"]).reshape(m.shape)
+        if m.all():  # no padding: views (a word of 10^6 tokens is 8 MB per copy)
+            xs.append(x.reshape(-1, x.shape[-1]))
+            ds.append(depth.ravel())
+        else:
+            xs.append(x[m])
+            ds.append(depth[m])
+    x = xs[0] if len(xs) == 1 else np.concatenate(xs)
+    return x.astype(np.float64, copy=False), np.concatenate(ds, dtype=np.float64)
 
 
 def _residual_by_depth(d: np.ndarray, err: np.ndarray) -> dict:
