@@ -39,17 +39,37 @@ def make(root) -> list[Path]:
         x = np.maximum([float(r["very_long_fpf"]) for r in mine], FLOOR)
         y = np.array([failure_length(r) for r in mine])
         none = np.array([no_failure(r) for r in mine])
-        ax.scatter(x[~none], y[~none], s=22, alpha=0.75, color=COLOURS[cell],
-                   label=f"{NAMES[cell]} ({(~none).sum()} models)")
+        ax.scatter(
+            x[~none],
+            y[~none],
+            s=22,
+            alpha=0.75,
+            color=COLOURS[cell],
+            label=f"{NAMES[cell]} ({(~none).sum()} models)",
+        )
         if none.any():
-            ax.scatter(x[none], y[none], s=60, marker="^", facecolors="none",
-                       edgecolors=COLOURS[cell], linewidths=1.3,
-                       label=f"{NAMES[cell]}: no failure up to {n_max} ({none.sum()})")
-    fpfs = [max(float(r["very_long_fpf"]), FLOOR) for r in rows
-            if r["very_long_fpf"] is not None] or [FLOOR]
+            ax.scatter(
+                x[none],
+                y[none],
+                s=60,
+                marker="^",
+                facecolors="none",
+                edgecolors=COLOURS[cell],
+                linewidths=1.3,
+                label=f"{NAMES[cell]}: no failure up to {n_max} ({none.sum()})",
+            )
+    fpfs = [
+        max(float(r["very_long_fpf"]), FLOOR) for r in rows if r["very_long_fpf"] is not None
+    ] or [FLOOR]
     lo, top = min(fpfs) / 1.5, max([n_max] + fpfs)
-    ax.plot([lo, top], [lo, top], ls="--", color="0.5", lw=1,
-            label="failing word as long as the mean FPF")
+    ax.plot(
+        [lo, top],
+        [lo, top],
+        ls="--",
+        color="0.5",
+        lw=1,
+        label="failing word as long as the mean FPF",
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, top * 1.3)

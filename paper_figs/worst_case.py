@@ -24,8 +24,9 @@ from paper_figs.paper_values import CELLS
 MAX_LENGTH = 1000
 
 
-def verify_rows(kept, entries, best_rows, stage_rows, progress=False,
-                max_length: int = MAX_LENGTH) -> list[dict]:
+def verify_rows(
+    kept, entries, best_rows, stage_rows, progress=False, max_length: int = MAX_LENGTH
+) -> list[dict]:
     """kept: {cell: [run rows]} (reproduce.select_runs); entries: reproduce's stage models
     [(run row, epoch, model, record)]; best_rows / stage_rows: the rows of best_models.csv /
     stage_models.csv (for the very-long FPF). -> rows of results/worst_case.csv, best models
@@ -35,25 +36,46 @@ def verify_rows(kept, entries, best_rows, stage_rows, progress=False,
 
     best_fpf = {(r["cell"], r["run"]): r["fpf"] for r in best_rows if r["set"] == "very_long"}
     stage_fpf = {(r["cell"], r["run"], r["epoch"]): r["very_long_fpf"] for r in stage_rows}
-    todo = [("best", r, r["best_epoch"], Path(r["dir"]) / "best.pt",
-             best_fpf.get((r["cell"], r["run"]))) for cell in CELLS for r in kept[cell]]
-    todo += [("stage", r, ep, model, stage_fpf.get((r["cell"], r["run"], ep)))
-             for r, ep, model, _ in entries]
+    todo = [
+        (
+            "best",
+            r,
+            r["best_epoch"],
+            Path(r["dir"]) / "best.pt",
+            best_fpf.get((r["cell"], r["run"])),
+        )
+        for cell in CELLS
+        for r in kept[cell]
+    ]
+    todo += [
+        ("stage", r, ep, model, stage_fpf.get((r["cell"], r["run"], ep)))
+        for r, ep, model, _ in entries
+    ]
     rows = []
-    for kind, r, epoch, model, fpf in tqdm(todo, desc="worst case", unit="model",
-                                           disable=not progress):
+    for kind, r, epoch, model, fpf in tqdm(
+        todo, desc="worst case", unit="model", disable=not progress
+    ):
         if isinstance(model, Path):
             model = load_checkpoint(model)[0]
         res = verify(model, max_length)
         fail = res["shortest_failure"] or {}
-        rows.append({
-            "cell": r["cell"], "run": r["run"], "epoch": epoch, "kind": kind,
-            "very_long_fpf": fpf, "certified_length": res["certified_length"],
-            "shortest_failure_length": fail.get("length"),
-            "shortest_failure": fail.get("run_length"), "position": fail.get("position"),
-            "class": fail.get("class"), "method": res["method"], "exact": res["exact"],
-            "max_length": res["max_length"],
-        })
+        rows.append(
+            {
+                "cell": r["cell"],
+                "run": r["run"],
+                "epoch": epoch,
+                "kind": kind,
+                "very_long_fpf": fpf,
+                "certified_length": res["certified_length"],
+                "shortest_failure_length": fail.get("length"),
+                "shortest_failure": fail.get("run_length"),
+                "position": fail.get("position"),
+                "class": fail.get("class"),
+                "method": res["method"],
+                "exact": res["exact"],
+                "max_length": res["max_length"],
+            }
+        )
     return rows
 
 
@@ -80,8 +102,11 @@ def summary(rows: list[dict], kind: str) -> dict[str, dict]:
         lengths = np.array([failure_length(r) for r in sel])
         fpf = [float(r["very_long_fpf"]) for r in sel if r["very_long_fpf"] not in (None, "")]
         out[cell] = {
-            "n": len(sel), "mean": float(lengths.mean()), "min": float(lengths.min()),
-            "max": float(lengths.max()), "none_failed": sum(no_failure(r) for r in sel),
+            "n": len(sel),
+            "mean": float(lengths.mean()),
+            "min": float(lengths.min()),
+            "max": float(lengths.max()),
+            "none_failed": sum(no_failure(r) for r in sel),
             "max_length": int(max(r["max_length"] for r in sel)),
             "fpf_mean": float(np.mean(fpf)) if fpf else float("nan"),
             "bound": sum(r["method"] == "bound" for r in sel),
