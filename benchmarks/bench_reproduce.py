@@ -14,6 +14,7 @@ cached and the modules imported; then the paper reproduction runs in a fresh dir
     best models        selecting the runs; loading and evaluating the 30 best models
     stage models       loading the 180 stage checkpoints; very-long and zigzag evaluation
     failures           classifying the first failures on the zigzag set
+    worst case         probes.verify at N = 1000 of the 30 best and 180 stage models
     tables and report  table1, table2, failure_modes, report.md
     figures (waiting)  waiting for the figure process at the end (the figures are drawn
                        in a second process while the stages above run)
@@ -38,8 +39,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an install
 
 TARGET_RATIO = 1.2
-STAGES = ("data", "sweep", "best models", "stage models", "failures", "tables and report",
-          "figures (waiting)")
+STAGES = ("data", "sweep", "best models", "stage models", "failures", "worst case",
+          "tables and report", "figures (waiting)")
 
 
 def run_once(profile: str, seed: int) -> dict:
@@ -63,7 +64,7 @@ def run_once(profile: str, seed: int) -> dict:
 def markdown(env: dict, t: dict) -> str:
     ratio = t["wall"] / t["sweep"]
     outside = t["wall"] - t["sweep"]
-    post = ["best models", "stage models", "failures", "tables and report",
+    post = ["best models", "stage models", "failures", "worst case", "tables and report",
             "figures (waiting)"]
     main_cpu = sum(t.get(f"{s} cpu", 0.0) for s in ("data", *post))
     work = main_cpu + t["figure process cpu"]

@@ -1,6 +1,6 @@
 """Draw figures in a second process while the first goes on with the evaluation.
 
-matplotlib's drawing is single-threaded Python: the three figures of a reproduction take
+matplotlib's drawing is single-threaded Python: the four figures of a reproduction take
 a few seconds that otherwise add to its wall time. A `FigureWorker` starts one worker
 process - forked where the platform allows it, so that it starts with matplotlib and the
 figure modules already imported; spawned (and importing them while the caller works)
@@ -23,7 +23,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-FIGURE_MODULES = ("paper_figs.fig1", "paper_figs.fig2", "paper_figs.fig3")
+FIGURE_MODULES = ("paper_figs.fig1", "paper_figs.fig2", "paper_figs.fig3", "paper_figs.fig4")
 
 
 def _preload() -> None:

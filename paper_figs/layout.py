@@ -9,6 +9,8 @@ table/figure modules (each of which reads only these files):
     DIR/results/stage_models.csv   one row per kept run x checkpoint epoch (the 60 models)
     DIR/results/zigzag.csv         FPF of each of the 60 models on each zigzag sequence
     DIR/results/failures.csv       first-failure class of each failing (model, zigzag sequence)
+    DIR/results/worst_case.csv     probes.verify at N = 1000 of each kept run's best model
+                                   (kind "best") and each stage model (kind "stage")
     DIR/results/histories.json     {cell: {run: [validation loss per epoch]}} of kept runs
 """
 
@@ -46,6 +48,21 @@ STAGE_COLUMNS = (
 )
 ZIGZAG_COLUMNS = ("cell", "run", "epoch", "j", "length", "fpf")
 FAILURE_COLUMNS = ("cell", "run", "epoch", "sequence", "j", "position", "depth", "peak", "class")
+WORST_CASE_COLUMNS = (
+    "cell",
+    "run",
+    "epoch",
+    "kind",
+    "very_long_fpf",
+    "certified_length",
+    "shortest_failure_length",
+    "shortest_failure",
+    "position",
+    "class",
+    "method",
+    "exact",
+    "max_length",
+)
 
 
 def results_dir(root: str | Path) -> Path:

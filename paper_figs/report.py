@@ -6,6 +6,9 @@ Agreement rules (stated in the report itself):
 - Table 2: the same sign of the slope is not reported by the paper, so we compare
   significance: both p < 0.05, or both >= 0.05.
 - Failure modes: the dominant first-failure class per cell on zigzag equals the paper's.
+- The worst case (Table 1's "Shortest failing Dyck word" row, fig4, results/worst_case.csv)
+  has no value in the paper: it is reported in its own section, never counted as an
+  agreement or a disagreement.
 The report also says which data the reproduction used (results/data.json: generated with a
 profile and seed, or loaded from a directory - with the sets' sizes and fingerprint), and,
 for models of hidden size H > 1 (`reproduce --hidden-size H`; "hidden_size" in
@@ -18,13 +21,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from counting.fileformat import write_text_atomic
 from paper_figs import failure_modes as fm
 from paper_figs.layout import read_csv, read_json, results_dir, run_module
 from paper_figs.paper_values import CELLS, FAILURE_MODES, TABLE1, TABLE2
 from paper_figs.robustness_reference import seed_luck_sentence
+from paper_figs.worst_case import summary as worst_case_summary
 
 NAMES = {"lstm": "LSTM", "relu": "ReLU", "gru": "GRU"}
+WORST_SET = "shortest_failure"  # table1.WORST: the worst-case row of table1.csv
 SET_TITLES = {
     "train": "Training acc. %",
     "validation": "Validation acc. %",
@@ -103,6 +110,11 @@ def _table1_section(t1: list[dict]) -> tuple[str, list[str]]:
                     f"Table 1, {NAMES[cell]} {SET_TITLES[s]}: paper {mean:g}, "
                     f"ours {_num(ours['mean'])} ({_num(ours['min'])}-{_num(ours['max'])})."
                 )
+    for r in t1:  # the worst-case row: no paper value, never a verdict
+        if r["set"] == WORST_SET:
+            ours_s = f"{_num(r['mean'])} ({r['min']:.0f} / {r['max']:.0f})"
+            lines.append(f"| {NAMES[r['cell']]} | Shortest failing Dyck word (worst case) | "
+                         f"no value | {ours_s} | not compared |")
     order = cell_order(t1)
     if order is not None:
         same = tuple(order) == PAPER_ORDER
@@ -164,6 +176,67 @@ def _failure_section(fmt: list[dict]) -> tuple[str, list[str]]:
     return "\n".join(lines), verdicts
 
 
+def worst_case_section(rows: list[dict]) -> str:
+    """The worst case over every Dyck word (results/worst_case.csv) against the paper's
+    average-case measure, in plain words. Not compared with the paper (it has no value)."""
+    best, stage = worst_case_summary(rows, "best"), worst_case_summary(rows, "stage")
+    if not best:
+        return "## Worst case over every Dyck word\n\nNo best models were verified."
+    n = max(b["max_length"] for b in best.values())
+    lines = [
+        "## Worst case over every Dyck word (not in the paper; not compared)",
+        "",
+        f"`probes.verify` considers every Dyck word of up to {n} tokens and every token of it "
+        "(docs/verify.md). Shortest failing word in tokens, avg (min / max); a model with no "
+        f"failing word up to {n} counts as {n} (its average is then a lower bound).",
+        "",
+        "| Model | Best models: mean very-long FPF | Best models: shortest failing word "
+        "| No failure up to N | Stage models: shortest failing word | Exact |",
+        "|---|---|---|---|---|---|",
+    ]
+    for cell, b in best.items():
+        st = stage.get(cell)
+        st_s = "-" if st is None else f"{_lengths(st)} (of {st['n']})"
+        n_exact = sum(r["method"] == "exact" for r in rows if r["cell"] == cell)
+        n_all = sum(r["cell"] == cell for r in rows)
+        lines.append(f"| {NAMES[cell]} | {b['fpf_mean']:.1f} | {_lengths(b)} | "
+                     f"{b['none_failed']} of {b['n']} | {st_s} | {n_exact} of {n_all} |")
+    lines += ["", " ".join(_gap_sentence(cell, b, rows) for cell, b in best.items())]
+    return "\n".join(lines)
+
+
+def _lengths(s: dict) -> str:
+    return f"{s['mean']:.1f} ({s['min']:.0f} / {s['max']:.0f})"
+
+
+def _gap_sentence(cell: str, b: dict, rows: list[dict]) -> str:
+    """E.g. "The best LSTMs fail on average at token 912 of random 1000-token words, yet
+    each of the 10 gets some Dyck word of only 28-88 tokens wrong (median 54): ..."."""
+    from paper_figs.worst_case import no_failure
+
+    mine = [r for r in rows if r["cell"] == cell and r["kind"] == "best"]
+    failing = sorted(int(r["shortest_failure_length"]) for r in mine if not no_failure(r))
+    name = f"{NAMES[cell]}s"
+    head = (f"The best {name} fail on average at token {b['fpf_mean']:.0f} of the random "
+            f"words of the very-long set (mean FPF)")
+    if not failing:
+        return (f"{head}, and none of the {b['n']} gets any Dyck word of up to "
+                f"{b['max_length']} tokens wrong.")
+    who = (f"each of the {b['n']}" if len(failing) == b["n"]
+           else f"{len(failing)} of the {b['n']}")
+    span = (f"{failing[0]}" if failing[0] == failing[-1]
+            else f"{failing[0]}-{failing[-1]}")
+    text = (f"{head}, yet {who} gets some Dyck word of only {span} tokens wrong "
+            f"(median {np.median(failing):g})")
+    if b["fpf_mean"] > 0:
+        text += (f": the shortest failing word is {b['fpf_mean'] / np.median(failing):.1f}x "
+                 "shorter than the average first failure")
+    if len(failing) < b["n"]:
+        text += (f"; {b['n'] - len(failing)} get no word of up to {b['max_length']} "
+                 "tokens wrong")
+    return text + "."
+
+
 def data_sentence(record: dict | None) -> str:
     """One paragraph on the data a reproduction used, from results/data.json (None: a
     results directory written before that file existed - the data was generated)."""
@@ -211,6 +284,10 @@ def make(root) -> list[Path]:
     s1, v1 = _table1_section(t1)
     s2, v2 = _table2_section(t2)
     s3, v3 = _failure_section(fmt)
+    worst = results_dir(root) / "worst_case.csv"
+    sections = [s1, s2, s3]
+    if worst.is_file():
+        sections.append(worst_case_section(read_csv(worst)))
     disagreements = v1 + v2 + v3
     kept = ", ".join(
         f"{NAMES[c]} {len(sel['cells'][c])} of {sel['runs_trained'][c]}" for c in CELLS
@@ -228,7 +305,8 @@ def make(root) -> list[Path]:
         "",
         "Agreement rules: Table 1 - the paper's average lies inside our min-max over runs; "
         "Table 2 - the same verdict on significance at p < 0.05; failure modes - the same "
-        "dominant first-failure class on the zigzag set. Figures: fig1.png, fig2.png, fig3.png.",
+        "dominant first-failure class on the zigzag set. The worst case over every Dyck word has "
+        "no paper value and is not compared. Figures: fig1.png, fig2.png, fig3.png, fig4.png.",
         "",
         "## Summary",
         "",
@@ -241,7 +319,7 @@ def make(root) -> list[Path]:
     luck = seed_luck_sentence(root)
     if luck:
         head += ["", luck]
-    text = "\n".join(head) + "\n\n" + "\n\n".join((s1, s2, s3)) + "\n"
+    text = "\n".join(head) + "\n\n" + "\n\n".join(sections) + "\n"
     write_text_atomic(root / "report.md", text)
     return [root / "report.md"]
 

@@ -12,6 +12,8 @@
    losses on train / validation / long (as the sweep recorded them) and very-long FPF
    -> results/stage_models.csv; their FPF on each zigzag word -> results/zigzag.csv;
 6. classify each first failure on the zigzag set with the probes -> results/failures.csv;
+   the worst case over every Dyck word up to 1000 tokens (probes.verify) of each kept run's
+   best model and each stage model -> results/worst_case.csv (paper_figs.worst_case);
 7. write the tables, figures and report.md (paper_figs.table1 ... paper_figs.report); the
    figures are drawn in a second process while steps 5-7 run (paper_figs.figure_worker).
 
@@ -36,13 +38,14 @@ from tqdm.auto import tqdm
 from counting.checkpoint import load_checkpoint
 from counting.datasets import PROFILES, SET_NAMES, load_datasets, write_datasets
 from counting.fileformat import write_json_atomic
-from paper_figs import failure_modes, fig1, fig2, fig3, report, table1, table2
+from paper_figs import failure_modes, fig1, fig2, fig3, fig4, report, table1, table2, worst_case
 from paper_figs.data_source import DataSource, generated_data, given_data
 from paper_figs.figure_worker import FigureWorker
 from paper_figs.layout import (
     BEST_COLUMNS,
     FAILURE_COLUMNS,
     STAGE_COLUMNS,
+    WORST_CASE_COLUMNS,
     ZIGZAG_COLUMNS,
     results_dir,
     write_csv,
@@ -260,7 +263,8 @@ def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=T
                 histories = {r["dir"]: json.loads((Path(r["dir"]) / "history.json")
                                                   .read_text())
                              for cell in CELLS for r in kept[cell]}
-                write_csv(res / "best_models.csv", BEST_COLUMNS, _best_models(kept, sets, progress))
+                best_rows = _best_models(kept, sets, progress)
+                write_csv(res / "best_models.csv", BEST_COLUMNS, best_rows)
                 write_json_atomic(res / "histories.json", _validation_curves(kept, histories))
             fig2_done = figures.submit(fig2, out)
             with clock("stage models"):
@@ -273,12 +277,17 @@ def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=T
                 zig_j = [_zigzag_j(w) for w in sets["zigzag"]]
                 fail_rows = _failures(entries, sets["zigzag"], zig_j, progress)
                 write_csv(res / "failures.csv", FAILURE_COLUMNS, fail_rows)
+            with clock("worst case"):
+                wc_rows = worst_case.verify_rows(kept, entries, best_rows, stage_rows, progress)
+                write_csv(res / "worst_case.csv", WORST_CASE_COLUMNS, wc_rows)
+            fig4_done = figures.submit(fig4, out)
             with clock("tables and report"):
                 made = {m: m.make(out) for m in (table1, table2, failure_modes, report)}
             with clock("figures (waiting)"):
-                made.update({fig1: fig1_done(), fig2: fig2_done(), fig3: fig3_done()})
+                made.update({fig1: fig1_done(), fig2: fig2_done(), fig3: fig3_done(),
+                             fig4: fig4_done()})
     written = []
-    for module in (table1, table2, fig1, fig2, fig3, failure_modes, report):
+    for module in (table1, table2, fig1, fig2, fig3, fig4, failure_modes, report):
         written += made[module]
     return written
 

@@ -14,8 +14,10 @@ def register(sub) -> None:
         "diagnose", help="probe one model against its exact construction",
         description="Trace a checkpoint token by token on the probe sets (zigzag, nested, "
         "very long): increments/decrements by depth, drift, gate saturation, and the class of "
-        "each sequence's first failure (early, at-zero, depth-dependent, other). Prints a "
-        "summary; writes PNG plots, summary.txt and diagnosis.json with --out.")
+        "each sequence's first failure (early, at-zero, depth-dependent, other); and the worst "
+        "case over every Dyck word up to 1000 tokens (as `counting verify`). Prints a summary; "
+        "writes PNG plots, summary.txt and "
+        "diagnosis.json with --out.")
     p.add_argument("checkpoint", metavar="CKPT",
                    help="a checkpoint file (format counting-rnns/1): best.pt or "
                    "checkpoints/epoch_NN.pt of a run, or one written by `counting construct`")

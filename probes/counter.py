@@ -33,10 +33,16 @@ def steps(tr) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     k = np.atleast_2d(tr.counter)  # (B, T)
     tok = np.atleast_2d(tr["token"])
     depth = np.atleast_2d(tr["depth"])
-    prev = np.concatenate([np.zeros((k.shape[0], 1)), k[:, :-1]], axis=1)
-    before = np.concatenate([np.zeros((depth.shape[0], 1), np.int64), depth[:, :-1]], axis=1)
+    delta = np.empty(k.shape)  # k - k shifted right by one (0 before the first token)
+    delta[:, 0] = k[:, 0]
+    np.subtract(k[:, 1:], k[:, :-1], out=delta[:, 1:])
+    before = np.empty(depth.shape, np.int64)
+    before[:, 0] = 0
+    before[:, 1:] = depth[:, :-1]
     m = np.atleast_2d(tr.mask)
-    return (k - prev)[m], tok[m], before[m]
+    if m.all():  # no padding (one word, or words of one length): views, no copies
+        return delta.ravel(), tok.ravel(), before.ravel()
+    return delta[m], tok[m], before[m]
 
 
 def _median(x: np.ndarray) -> float:
@@ -51,9 +57,9 @@ def step_summary(traces) -> dict:
     d seen, the mean Δ+(d) and mean Δ-(d) (NaN where no such token) and their counts.
     """
     parts = [steps(tr) for tr in traces]
-    delta = np.concatenate([p[0] for p in parts])
-    tok = np.concatenate([p[1] for p in parts])
-    before = np.concatenate([p[2] for p in parts])
+    delta, tok, before = (p[0] if len(parts) == 1 else np.concatenate(p)
+                          for p in zip(*parts, strict=True))
+    del parts
     is_open, is_close = tok == 0, tok == 1
     low = before <= LOW_DEPTH
     inc = _median(delta[is_open & low])
@@ -89,9 +95,10 @@ def drift(tr, unit: float) -> np.ndarray:
     return np.where(tr.mask, out, np.nan)
 
 
-def drift_slopes(tr, unit: float) -> np.ndarray:
-    """Per-sequence drift per token (slope through the origin against t + 1): (B,)."""
-    dr = np.atleast_2d(drift(tr, unit))
+def drift_slopes(tr, unit: float, dr: np.ndarray | None = None) -> np.ndarray:
+    """Per-sequence drift per token (slope through the origin against t + 1): (B,).
+    dr: drift(tr, unit) where already computed."""
+    dr = np.atleast_2d(drift(tr, unit) if dr is None else dr)
     m = np.atleast_2d(tr.mask)
     t1 = np.arange(1, dr.shape[1] + 1, dtype=np.float64)[None, :] * m
     with np.errstate(invalid="ignore"):
@@ -106,7 +113,7 @@ def drift_summary(tr, unit: float) -> dict:
     dr = np.atleast_2d(drift(tr, unit))
     last = dr[np.arange(dr.shape[0]), np.atleast_1d(tr.lengths) - 1]
     return {
-        "per_token": float(np.median(drift_slopes(tr, unit))),
+        "per_token": float(np.median(drift_slopes(tr, unit, dr))),
         "final": float(np.median(last)),
         "max_abs": float(np.nanmax(np.abs(dr))),
     }

@@ -75,12 +75,13 @@ def classify_failures(model, seqs, set_name: str = "zigzag", tr=None, out=None) 
     seqs = list(seqs)
     if not seqs:
         return []
-    true = true_counter(model.cell, seqs)  # (B, T)
     if out is None:
         if tr is None:
             tr = trace_batch(model, seqs)
         out, mask = tr["out"], tr.mask
+        true = np.where(np.atleast_2d(tr.mask), np.atleast_2d(tr["depth"]), -1)  # (B, T)
     else:
+        true = true_counter(model.cell, seqs)  # (B, T)
         out = np.asarray(out, dtype=np.float64)
         if out.shape != (*true.shape, 2):
             raise ValueError(f"out must have shape {(*true.shape, 2)}, got {out.shape}")

@@ -132,9 +132,15 @@ def _pooled(traces, key: str) -> tuple[np.ndarray, np.ndarray]:
     for tr in traces:
         m = np.atleast_1d(tr.mask)
         x = tr[key].reshape(m.shape + (-1,))
-        xs.append(x[m])
-        ds.append(np.asarray(tr["depth"]).reshape(m.shape)[m])
-    return np.concatenate(xs).astype(np.float64), np.concatenate(ds).astype(np.float64)
+        depth = np.asarray(tr["depth"]).reshape(m.shape)
+        if m.all():  # no padding: views (a word of 10^6 tokens is 8 MB per copy)
+            xs.append(x.reshape(-1, x.shape[-1]))
+            ds.append(depth.ravel())
+        else:
+            xs.append(x[m])
+            ds.append(depth[m])
+    x = xs[0] if len(xs) == 1 else np.concatenate(xs)
+    return x.astype(np.float64, copy=False), np.concatenate(ds, dtype=np.float64)
 
 
 def _residual_by_depth(d: np.ndarray, err: np.ndarray) -> dict:
@@ -161,7 +167,9 @@ def fit_depth_probe(traces) -> DepthProbe:
     x, d = _pooled(traces, COUNTER_KEY[cell])
     H = x.shape[1]
     finite = np.all(np.isfinite(x), axis=1)
-    x, d = x[finite], d[finite]
+    if not finite.all():  # (copies: a word of 10^6 tokens is 8 MB per array)
+        x, d = x[finite], d[finite]
+    del finite
     nan = float("nan")
     undefined = DepthProbe(cell, np.full(H, nan), nan, nan, int(d.size),
                            _residual_by_depth(d, np.full(d.size, nan)))
@@ -181,9 +189,10 @@ def fit_depth_probe(traces) -> DepthProbe:
     if not (np.all(np.isfinite(w)) and np.any(w)):
         return undefined
     b = float(d_mean - x_mean @ w)
-    err = (x @ w + b) - d
     res = dc - xc @ w
     r2 = 1.0 - float(res @ res) / ss_tot
+    del xc, dc, res
+    err = (x @ w + b) - d
     return DepthProbe(cell, w, b, r2, int(d.size), _residual_by_depth(d, err))
 
 

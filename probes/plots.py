@@ -3,7 +3,9 @@
 - counter.png     the counter (in unit steps) on zigzag j=500 (or the closest j), with the
                   exact construction's counter and the depth overlaid, first failure marked
                   (hidden size > 1: the counter projected on the depth probe's direction);
-                  below it the drift counter/u - depth.
+                  below it the drift counter/u - depth. Words longer than MAX_POINTS
+                  tokens are drawn as the min / max of each of MAX_POINTS / 2 bins (every
+                  spike stays visible; a 10^6-token word draws in well under a second).
 - steps.png       mean Δ+(d)/u and -Δ-(d)/u against the depth d before the token (exact: 1).
 - saturation.png  per gate, the histogram of log10(1 - |gate|) over all probe tokens, with
                   the share exactly saturated (ReLU: the pre-activation instead).
@@ -28,6 +30,8 @@ from probes.probesets import pick_zigzag, zigzag_j  # noqa: E402
 from probes.reference import reference_trace  # noqa: E402
 from probes.unroll import GATE_KEYS  # noqa: E402
 
+MAX_POINTS = 20_000  # points per curve of counter.png (longer words: min / max per bin)
+
 CLASS_COLORS = {"early": "tab:orange", "at-zero": "tab:red", "depth-dependent": "tab:purple",
                 "other": "tab:gray"}
 
@@ -42,20 +46,42 @@ def _unit_ok(u) -> bool:
     return u is not None and np.isfinite(u)
 
 
-def plot_counter(path, rep, sets, traces, ref) -> None:
+def thin(y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of a curve y (T,) over x = 0..T-1 to draw: itself if T <= max_points, else
+    the min and the max of each of max_points / 2 equal bins, at the bin's first index
+    (NaN in a bin gives NaN, as matplotlib would show a gap)."""
+    y = np.asarray(y)
+    T = y.shape[0]
+    if T <= max_points:
+        return np.arange(T), y
+    starts = np.linspace(0, T, max_points // 2, endpoint=False).astype(np.int64)
+    lo, hi = np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts)
+    return np.repeat(starts, 2), np.column_stack([lo, hi]).ravel()
+
+
+def _exact_counter(rep, sets, name, b, ref, dtype) -> np.ndarray:
+    """The exact construction's counter on sequence b of set `name` (the ReLU's for a GRU):
+    from `ref` ({set: reference trace}) where given, else traced on that one word."""
+    if ref is not None and ref.get(name) is not None:
+        return ref[name].sequence(b).counter
+    import torch
+
+    cell = rep["cell"] if rep["cell"] in ("lstm", "relu") else "relu"
+    return reference_trace(cell, [sets[name][b]], getattr(torch, dtype)).sequence(0).counter
+
+
+def plot_counter(path, rep, sets, traces, ref=None) -> None:
     name = "zigzag" if "zigzag" in sets else next(iter(sets))
     b = pick_zigzag(sets[name]) if name == "zigzag" else 0
     tr = traces[name].sequence(b)
-    rtr = ref[name] if ref[name] is not None else reference_trace("relu", sets[name])
-    exact = rtr.sequence(b).counter
+    exact = _exact_counter(rep, sets, name, b, ref, traces[name].dtype)
     u = rep["unit_step"]
     scale = u if _unit_ok(u) else 1.0
-    x = np.arange(tr.lengths[0])  # 0-based token index, as the FPF
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True,
                                   gridspec_kw={"height_ratios": [2, 1]})
-    ax.plot(x, tr["depth"], color="0.8", lw=5, label="depth")
-    ax.plot(x, exact, "--", color="k", lw=1, label="exact construction")
-    ax.plot(x, tr.counter / scale, color="tab:blue", lw=1.2,
+    ax.plot(*thin(tr["depth"]), color="0.8", lw=5, label="depth")
+    ax.plot(*thin(exact), "--", color="k", lw=1, label="exact construction")
+    ax.plot(*thin(tr.counter / scale), color="tab:blue", lw=1.2,
             label=f"model counter / u (u = {scale:.4g})" if _unit_ok(u) else "model counter")
     fails = [f for f in rep["failures"] if f["set"] == name and f["sequence"] == b]
     for a in (ax, ax2):
@@ -69,7 +95,7 @@ def plot_counter(path, rep, sets, traces, ref) -> None:
     ax.set_title(f"{rep['cell'].upper()} counter ({var}) on {label}")
     ax.set_ylabel("counter (unit steps)")
     ax.legend(loc="upper right", fontsize=8)
-    ax2.plot(x, drift(tr, scale), color="tab:green", lw=1)
+    ax2.plot(*thin(drift(tr, scale)), color="tab:green", lw=1)
     ax2.axhline(0, color="k", lw=0.5)
     ax2.set_ylabel("drift (steps)" if _unit_ok(u) else "counter - depth\n(no unit step)")
     ax2.set_xlabel("token index")
@@ -173,8 +199,9 @@ def plot_failures(path, rep, sets) -> None:
     _save(fig, path)
 
 
-def write_plots(out_dir, rep, sets, traces, ref) -> list[str]:
-    """Write the four PNGs into out_dir; returns their file names."""
+def write_plots(out_dir, rep, sets, traces, ref=None) -> list[str]:
+    """Write the four PNGs into out_dir; returns their file names. ref: {set: the exact
+    construction's trace} where already made (else counter.png traces its one word)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_counter(out_dir / "counter.png", rep, sets, traces, ref)

@@ -17,6 +17,7 @@ from probes.tracing import trace_batch
 EXACT_CELLS = ("lstm", "relu")
 _CACHE: dict = {}
 _CACHE_SIZE = 16
+_CACHE_MAX_TOKENS = 200_000  # longer inputs are not kept (a word of 10^6 tokens: ~50 MB)
 
 
 def exact_model(cell: str, dtype=None):
@@ -50,6 +51,8 @@ def reference_trace(cell: str, seqs, dtype=None):
             f"the exact {cell} construction does not count exactly: sequence {bad[0]}, token "
             f"{bad[1]}: counter {tr.counter[tuple(bad)]!r} but depth {tr['depth'][tuple(bad)]}"
         )
+    if sum(map(len, seqs)) > _CACHE_MAX_TOKENS:
+        return tr
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = tr

@@ -24,6 +24,9 @@ Keys (floats that are undefined, e.g. the ratio of a dead counter, are JSON null
     evidence            {"ratio", "drift_per_token", "forget_shortfall" (LSTM: 1 - median f),
                          "update_shortfall" (GRU: 1 - median z), "w_hh_minus_1" (ReLU)}
     verdict_text        one sentence naming the class and the evidence
+    worst_case          probes.verify(model, max_length=worst_case_length): the worst case
+                        over every Dyck word up to that length (the same dict as `counting
+                        verify --json`; docs/verify.md); absent with worst_case_length=None
     plots               file names written to out_dir (only with out_dir)
 """
 
@@ -136,18 +139,36 @@ def verdict_text(rep: dict) -> str:
     return f"{head}: {EXPLANATION[v]}; " + ", ".join(parts) + "."
 
 
+def _construction_saturation(model, sets) -> dict:
+    """{gate: probes.saturation stats} of the exact construction of an LSTM on the sets
+    (what `saturation(traces, construction_traces)` puts under "construction"); {} for the
+    other cells (the ReLU has no gates, the GRU no construction). Computed before the
+    model is traced, and its traces dropped after: on a word of 10^6 tokens each trace is
+    ~50 MB, so the two are never held at once."""
+    if model.cell != "lstm":
+        return {}
+    ref = [reference_trace(model.cell, seqs, model.dtype) for seqs in sets.values()]
+    return saturation(ref)
+
+
 def _n_sequences(rep: dict) -> int:
     return sum(s["n"] for s in rep["sets"].values())
 
 
-def diagnose(model, sets=None, out_dir=None, progress: bool = False) -> dict:
+WORST_CASE_LENGTH = 1000  # the verify length of a diagnosis (issue 10)
+
+
+def diagnose(model, sets=None, out_dir=None, progress: bool = False,
+             worst_case_length: int | None = WORST_CASE_LENGTH) -> dict:
     """Probe `model` on `sets` ({name: words}; default `default_probe_sets()`).
 
     Returns the report dict described in the module docstring (JSON-ready). With
-    `out_dir`, also writes the PNG plots there (see `probes.plots`).
+    `out_dir`, also writes the PNG plots there (see `probes.plots`). worst_case_length:
+    the N of the "worst_case" key (`probes.verify`); None leaves the key out.
     """
     sets = _check_sets(default_probe_sets() if sets is None else sets)
     cell = model.cell
+    construction_sat = _construction_saturation(model, sets)
     traces, unit = {}, None
     for name, seqs in tqdm(sets.items(), desc="probe", unit="set", disable=not progress):
         traces[name] = trace_batch(model, seqs, unit, progress=progress)
@@ -156,7 +177,6 @@ def diagnose(model, sets=None, out_dir=None, progress: bool = False) -> dict:
     if model.hidden_size > 1 and probe.defined:  # measure along u; hidden size 1: raw counter
         traces = {name: probe.apply(tr) for name, tr in traces.items()}
         unit = probe.dominant_unit
-    ref = {name: reference_trace(cell, seqs, model.dtype) for name, seqs in sets.items()}
     rep = {"cell": cell, "hidden_size": model.hidden_size, "dtype": dtype_name(model.dtype),
            "counter_unit": unit}
     rep["depth_probe"] = probe.to_json()
@@ -168,9 +188,9 @@ def diagnose(model, sets=None, out_dir=None, progress: bool = False) -> dict:
     main = "zigzag" if "zigzag" in sets else next(iter(sets))
     rep["drift_per_token"] = rep["drift"][main]["per_token"]
     rep["by_depth"] = by_depth
-    rep["saturation"] = saturation(
-        traces.values(), None if cell == "gru" else list(ref.values())
-    )
+    rep["saturation"] = saturation(traces.values())
+    for gate, stats in construction_sat.items():
+        rep["saturation"][gate]["construction"] = stats
     rep["distance_from_ideal"] = _distance_from_ideal(model)
     failures = []
     for name, seqs in sets.items():
@@ -192,10 +212,14 @@ def diagnose(model, sets=None, out_dir=None, progress: bool = False) -> dict:
                              no_counter_reason(rep["unit_step"], failures, _n_sequences(rep)))
     rep["evidence"] = _evidence(model, rep)
     rep["verdict_text"] = verdict_text(rep)
+    if worst_case_length is not None:
+        from probes.worstcase import verify
+
+        rep["worst_case"] = verify(model, worst_case_length, progress=progress)
     if out_dir is not None:
         from probes.plots import write_plots
 
-        rep["plots"] = write_plots(out_dir, rep, sets, traces, ref)
+        rep["plots"] = write_plots(out_dir, rep, sets, traces)
     return json_clean(rep)
 
 
@@ -228,4 +252,20 @@ def text_summary(rep: dict) -> str:
         lines.append(f"{rep['failures_on_open']} first failures fall on a '(' (depth still "
                      "rising: the counter never got going there)")
     lines.append("verdict: " + rep["verdict_text"])
+    if rep.get("worst_case") is not None:
+        lines.append(worst_case_text(rep["worst_case"]))
     return "\n".join(lines)
+
+
+def worst_case_text(res: dict) -> str:
+    """The worst-case line of the summary: `probes.worstcase.summary_line`, e.g. "right on
+    every Dyck word up to length 46; shortest word it gets wrong: (^24 )^24 (48 tokens),
+    fails at token 46 (early)". A method "bound" result (hidden size > 1) says so even
+    where its certificate and failing word happen to meet."""
+    from probes.worstcase import summary_line
+
+    line = summary_line(res)
+    if res["method"] == "bound" and "(method: bound)" not in line:
+        line += (f" (method: bound, hidden size {res['hidden_size']}; its certificate and "
+                 "failing word meet here)")
+    return line

@@ -104,10 +104,11 @@ def test_smoke_reproduction_writes_every_output(smoke_run):
         "fig1.png",
         "fig2.png",
         "fig3.png",
+        "fig4.png",
         "failure_modes.csv",
         "report.md",
     }
-    for name in ("fig1.png", "fig2.png", "fig3.png"):
+    for name in ("fig1.png", "fig2.png", "fig3.png", "fig4.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -120,7 +121,8 @@ def test_smoke_reproduction_content_is_sane(smoke_run):
     for r in t1:
         lo, mean, hi = float(r["min"]), float(r["mean"]), float(r["max"])
         assert lo <= mean <= hi
-        assert 0 <= lo and hi <= (100 if r["set"] != "very_long_fpf" else 200)
+        top = {"very_long_fpf": 200, "shortest_failure": 1000}.get(r["set"], 100)
+        assert 0 <= lo and hi <= top
     with open(out / "table2.csv") as fh:
         assert list(csv.DictReader(fh))[0].keys() == {"cell", "loss_set", "r2", "p"}
     sel = json.loads((out / "results" / "selection.json").read_text())
@@ -217,7 +219,8 @@ def test_reproduction_on_given_data_equals_the_generated_one(smoke_run, tmp_path
     shutil.copytree(out, copy)
     reproduce(copy, "smoke", seed=0, progress=False, data=given_data(given),
               figure_process=False)
-    for name in ("best_models.csv", "stage_models.csv", "zigzag.csv", "failures.csv"):
+    for name in ("best_models.csv", "stage_models.csv", "zigzag.csv", "failures.csv",
+                 "worst_case.csv"):
         assert (copy / "results" / name).read_text() == (out / "results" / name).read_text()
     for name in ("table1.csv", "table2.csv", "failure_modes.csv"):
         assert (copy / name).read_text() == (out / name).read_text()
@@ -265,3 +268,109 @@ def test_figure_worker_process_draws_and_raises(smoke_run, tmp_path):
         with pytest.raises(FileNotFoundError):
             missing()
         assert drawn() == [out / "fig2.png"]
+
+
+# ------------------------------------------------------------ worst case (issue 10)
+def _worst_row(cell, run, kind, length, fpf, max_length=1000):
+    return {"cell": cell, "run": run, "epoch": 5, "kind": kind, "very_long_fpf": fpf,
+            "certified_length": (max_length if length is None else length - 2),
+            "shortest_failure_length": length, "shortest_failure": None if length is None
+            else "( )", "position": None, "class": None, "method": "exact", "exact": True,
+            "max_length": max_length}
+
+
+def test_table1_worst_case_row_counts_no_failure_as_n():
+    rows = [_worst_row("lstm", 0, "best", 40, 900.0), _worst_row("lstm", 1, "best", None, 950.0),
+            _worst_row("lstm", 2, "stage", 2, 10.0)]  # stage models are not in Table 1
+    t = {r["set"]: r for r in table1.compute([], rows)}
+    row = t["shortest_failure"]
+    assert (row["mean"], row["min"], row["max"]) == (520.0, 40.0, 1000.0)
+    assert row["no_failure"] == 1 and row["none_failed"] is True
+    md = table1.markdown(table1.compute([], rows))
+    assert ">= 520.0 (40 / none <= 1000; 1 with no failure)" in md
+    assert "counted as 1000" in md
+    t = {r["set"]: r for r in table1.compute([], rows[:1] + rows[2:])}
+    assert "40.0 (40 / 40)" in table1.markdown([t["shortest_failure"]])
+
+
+def test_fig4_marks_models_with_no_failure(tmp_path):
+    from paper_figs import fig4
+    from paper_figs.layout import WORST_CASE_COLUMNS, write_csv
+
+    (tmp_path / "results").mkdir()
+    rows = [_worst_row("relu", 0, "stage", 34, 500.0), _worst_row("relu", 1, "stage", None, 1000.0),
+            _worst_row("lstm", 0, "stage", 52, 0.0)]  # FPF 0: drawn at the floor of the axis
+    write_csv(tmp_path / "results" / "worst_case.csv", WORST_CASE_COLUMNS, rows)
+    import matplotlib.axes
+
+    calls = []
+    real = matplotlib.axes.Axes.scatter
+
+    def spy(self, x, y, **kw):
+        calls.append((list(x), list(y), kw.get("marker"), kw.get("label")))
+        return real(self, x, y, **kw)
+
+    matplotlib.axes.Axes.scatter = spy
+    try:
+        assert fig4.make(tmp_path) == [tmp_path / "fig4.png"]
+    finally:
+        matplotlib.axes.Axes.scatter = real
+    assert (tmp_path / "fig4.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    none = [c for c in calls if c[2] == "^"]
+    assert len(none) == 1 and none[0][:2] == ([1000.0], [1000.0])
+    assert "no failure up to 1000" in none[0][3]
+    assert ([500.0], [34.0]) in [c[:2] for c in calls] and ([1.0], [52.0]) in [c[:2] for c in calls]
+
+
+def test_smoke_worst_case_csv_is_verify_of_every_kept_model(smoke_run):
+    from counting.checkpoint import load_checkpoint
+    from paper_figs.layout import WORST_CASE_COLUMNS, read_csv
+    from probes import verify
+
+    out, _ = smoke_run
+    with open(out / "results" / "worst_case.csv") as fh:
+        assert tuple(csv.DictReader(fh).fieldnames) == WORST_CASE_COLUMNS
+    rows = read_csv(out / "results" / "worst_case.csv")
+    sel = json.loads((out / "results" / "selection.json").read_text())
+    stage = read_csv(out / "results" / "stage_models.csv")
+    best = [r for r in rows if r["kind"] == "best"]
+    assert len(best) == 6 and len(rows) == 6 + len(stage)
+    for cell, runs in sel["cells"].items():
+        for r in runs:
+            got = next(w for w in best if w["cell"] == cell and w["run"] == r["run"])
+            assert got["epoch"] == r["best_epoch"]
+            res = verify(load_checkpoint(f"{r['dir']}/best.pt")[0], 1000)
+            fail = res["shortest_failure"]
+            assert got["certified_length"] == res["certified_length"]
+            assert got["shortest_failure_length"] == (fail and fail["length"])
+            assert got["shortest_failure"] == (fail and fail["run_length"])
+            assert got["method"] == res["method"] and got["max_length"] == 1000
+    fpf = {(r["cell"], r["run"], r["epoch"]): r["very_long_fpf"] for r in stage}
+    for w in rows:
+        if w["kind"] == "stage":
+            assert w["very_long_fpf"] == fpf[(w["cell"], w["run"], w["epoch"])]
+
+
+def test_smoke_worst_case_row_is_in_table1_and_not_a_verdict(smoke_run):
+    from paper_figs.layout import read_csv
+
+    out, _ = smoke_run
+    t1 = [r for r in read_csv(out / "table1.csv") if r["set"] == "shortest_failure"]
+    assert {r["cell"] for r in t1} == {"lstm", "relu", "gru"}
+    wc = read_csv(out / "results" / "worst_case.csv")
+    for r in t1:
+        lengths = [w["shortest_failure_length"] or w["max_length"] for w in wc
+                   if w["cell"] == r["cell"] and w["kind"] == "best"]
+        assert r["mean"] == pytest.approx(np.mean(lengths))
+        assert (r["min"], r["max"]) == (min(lengths), max(lengths))
+    assert "Shortest failing Dyck word (worst case)" in (out / "table1.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "## Worst case over every Dyck word" in report
+    assert "| not compared |" in report
+    summary = report.split("## Summary")[1].split("## Table 1")[0]
+    assert "Shortest" not in summary and "worst" not in summary.lower()
+    n_verdicts = summary.count("\n- ")
+    assert f"{n_verdicts} disagreement(s)" in summary or n_verdicts == 0
+    best = [w for w in wc if w["kind"] == "best" and w["cell"] == "lstm"]
+    fpf = np.mean([w["very_long_fpf"] for w in best])
+    assert f"The best LSTMs fail on average at token {fpf:.0f} of the random words" in report

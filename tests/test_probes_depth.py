@@ -235,7 +235,7 @@ def test_hidden_size_one_report_adds_only_the_depth_probe(cell):
     model = constructions.mismatched_relu(down=0.99) if cell == "relu" else \
         constructions.leaky_counter("lstm", 1e-3)
     rep = diagnose(model, small_sets())
-    assert set(rep) == H1_KEYS | {"depth_probe"}
+    assert set(rep) == H1_KEYS | {"depth_probe", "worst_case"}
     dp = rep["depth_probe"]
     assert dp["direction"] == [1.0] and dp["unit_share"] == [1.0] and 0 < dp["r2"] <= 1
     probe = depth_probe(model, small_sets())

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import constructions
+import probes
 from counting.checkpoint import save_checkpoint
 from counting.cli import main
 from counting.models import init_model
@@ -214,3 +215,93 @@ def test_a_failing_distance_from_ideal_does_not_sink_the_report(monkeypatch):
         rep = diagnose(constructions.exact_counter("relu"), small_sets())
     assert "KeyError" in rep["distance_from_ideal"]["unavailable"]
     assert rep["verdict"] == "no failure"
+
+
+# ------------------------------------------------------------ worst case (issue 10)
+def _without_seconds(res: dict) -> dict:
+    return {k: v for k, v in res.items() if k != "seconds"}
+
+
+def test_worst_case_of_a_known_shortest_failure(tmp_path, capsys):
+    # h' = relu(h + 1) on '(' and relu(h - 0.97) on ')', ')' allowed iff h > 1/2: a balanced
+    # prefix of n pairs ends at 0.03 n, first wrong at n = 17 (0.51 > 1/2 > 0.48), so the
+    # shortest failing Dyck word has 34 tokens, its last token wrong (tests/test_verify.py).
+    model = constructions.mismatched_relu(up=1.0, down=0.97, dtype=torch.float64)
+    rep = diagnose(model, small_sets())
+    wc = rep["worst_case"]
+    json.dumps(rep, allow_nan=False)
+    assert _without_seconds(wc) == _without_seconds(probes.verify(model, 1000))
+    assert wc["max_length"] == 1000 and wc["certified_length"] == 32 and wc["exact"]
+    fail = wc["shortest_failure"]
+    assert fail["length"] == 34 and fail["position"] == 33 and fail["class"] == "at-zero"
+    line = (f"right on every Dyck word up to length 32; shortest word it gets wrong: "
+            f"{fail['run_length']} (34 tokens), fails at token 33 (at-zero)")
+    assert line in text_summary(rep).splitlines()
+    # the command: the same dict as `counting verify --json`
+    ckpt = tmp_path / "m.pt"
+    save_checkpoint(model, ckpt)
+    js, vjs = tmp_path / "d.json", tmp_path / "v.json"
+    assert main(["diagnose", str(ckpt), "--json", str(js)]) == 0
+    assert line in capsys.readouterr().out.splitlines()
+    assert main(["verify", str(ckpt), "--json", str(vjs)]) == 0
+    got, want = json.loads(js.read_text())["worst_case"], json.loads(vjs.read_text())
+    assert _without_seconds(got) == _without_seconds(want)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "relu"])
+def test_worst_case_of_an_exact_construction_is_certified_to_n(cell):
+    rep = diagnose(constructions.exact_counter(cell, dtype=torch.float64), small_sets())
+    wc = rep["worst_case"]
+    assert wc["certified_length"] == 1000 and wc["shortest_failure"] is None
+    assert wc["exact"] and wc["method"] == "exact"
+    assert ("right on every Dyck word up to length 1000 (the limit checked; no word up to "
+            "it is wrong)") in text_summary(rep).splitlines()
+
+
+def test_worst_case_of_a_wide_model_is_labelled_a_bound():
+    model = init_model("lstm", 3, 11, torch.float64)
+    rep = diagnose(model, small_sets(), worst_case_length=200)
+    wc = rep["worst_case"]
+    assert wc["method"] == "bound" and wc["max_length"] == 200
+    line = text_summary(rep).splitlines()[-1]
+    assert "method: bound" in line and line.startswith("right on every Dyck word up to")
+    assert "worst_case" not in diagnose(model, small_sets(), worst_case_length=None)
+
+
+def test_long_curves_are_thinned_to_bin_min_and_max():
+    from probes.plots import thin
+
+    y = np.sin(np.arange(10) / 3.0)
+    x, same = thin(y, max_points=20)
+    assert np.array_equal(x, np.arange(10)) and np.array_equal(same, y)
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=100_003)
+    y[77_777] = 50.0  # one spike
+    x, t = thin(y, max_points=1000)
+    assert t.size == x.size == 1000 and np.all(np.diff(x) >= 0)
+    assert t.max() == 50.0 and t.min() == y.min()
+    starts = x[::2]
+    for k in (0, 137, 499):
+        end = starts[k + 1] if k + 1 < starts.size else y.size
+        assert (t[2 * k], t[2 * k + 1]) == (y[starts[k]:end].min(), y[starts[k]:end].max())
+
+
+def test_diagnosis_of_a_long_word_keeps_no_construction_trace():
+    # the true counter of the failures is the depth: the same records as from the exact
+    # construction's counter; and no reference trace of a long input stays cached
+    from probes import classify_failures
+    from probes.reference import _CACHE, true_counter
+    from probes.tracing import trace_batch
+
+    model = constructions.mismatched_relu(up=1.0, down=0.97, dtype=torch.float64)
+    seqs = default_probe_sets()["zigzag"][:4]
+    tr = trace_batch(model, seqs)
+    assert classify_failures(model, seqs, tr=tr) == classify_failures(
+        model, seqs, out=tr["out"])
+    assert np.array_equal(np.where(tr.mask, tr["depth"], -1), true_counter("relu", seqs))
+    word = "(" * 150_000 + ")" * 150_000
+    _CACHE.clear()
+    rep = diagnose(constructions.exact_counter("lstm", dtype=torch.float64), {"w": [word]},
+                   worst_case_length=None)
+    assert rep["verdict"] == "no failure" and not _CACHE
+    assert rep["saturation"]["f"]["construction"]["share_saturated"] == 1.0
