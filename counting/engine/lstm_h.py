@@ -38,7 +38,17 @@ def forward(WT, A0, A, Hs, Cs, TC, Gs, toks, start, T, H):
         k = toks[start + t]
         for r in range(R):
             A[r] = A0[k, r]
-        for u in range(H):
+        for u in range(0, H - 3, 4):  # four units per pass: fewer loads and stores of A
+            h0 = Hs[t, u]
+            h1 = Hs[t, u + 1]
+            h2 = Hs[t, u + 2]
+            h3 = Hs[t, u + 3]
+            for r in range(R):
+                a = fma(WT[u, r], h0, A[r])
+                a = fma(WT[u + 1, r], h1, a)
+                a = fma(WT[u + 2, r], h2, a)
+                A[r] = fma(WT[u + 3, r], h3, a)
+        for u in range(H - H % 4, H):
             hu = Hs[t, u]
             for r in range(R):
                 A[r] = fma(WT[u, r], hu, A[r])
