@@ -8,7 +8,7 @@ torch's nn.GRU, gates r z n (rows q*H + u of the (3H, .) weights), token k:
 from __future__ import annotations
 
 from counting.engine.intrinsics import fma
-from counting.engine.jit import inline, kernel
+from counting.engine.jit import borrowing, inline
 from counting.engine.mathfn import vsigmoid, vtanh
 from counting.engine.multicell import readout_pass, setup, trajectory, weight_pass, write_grad
 
@@ -81,7 +81,7 @@ def backward(WT, dH, Hs, HN, Gs, DHR, Dih, Dhh, T, H):
             dH[u] = dH[u] + ((a0 + a1) + a2)
 
 
-@kernel
+@borrowing
 def sequence_grad(p, loss, toks, start, T, S, grad, H):
     """Forward + BPTT on toks[start:start+T]; writes dL/dparams to grad[:n_params]. S: the
     scratch, flat size >= multicell.work_size(3, H, 12H, T). -> the mean loss."""

@@ -11,7 +11,7 @@ are doubled once per word (exact: a power of two), and g = 2 sigmoid(2 a_g) - 1 
 from __future__ import annotations
 
 from counting.engine.intrinsics import fma
-from counting.engine.jit import inline, kernel
+from counting.engine.jit import borrowing, inline
 from counting.engine.mathfn import vsigmoid, vtanh
 from counting.engine.multicell import readout_pass, setup, trajectory, weight_pass, write_grad
 
@@ -95,7 +95,7 @@ def backward(WT, dH, dC, Cs, TC, Gs, DHR, Ds, T, H):
             dH[u] = (a0 + a1) + (0.5 * a2 + a3)
 
 
-@kernel
+@borrowing
 def sequence_grad(p, loss, toks, start, T, S, grad, H):
     """Forward + BPTT on toks[start:start+T]; writes dL/dparams to grad[:n_params]. S: the
     scratch, flat size >= multicell.work_size(4, H, 13H, T). -> the mean loss."""

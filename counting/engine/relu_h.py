@@ -7,7 +7,7 @@ h' = max(a, 0). The gradient passes where h' > 0 (torch's threshold_backward).
 from __future__ import annotations
 
 from counting.engine.intrinsics import fma
-from counting.engine.jit import inline, kernel
+from counting.engine.jit import borrowing, inline
 from counting.engine.multicell import readout_pass, setup, trajectory, weight_pass, write_grad
 
 G = 1
@@ -54,7 +54,7 @@ def backward(WT, dH, Hs, DHR, Ds, T, H):
             dH[u] = a
 
 
-@kernel
+@borrowing
 def sequence_grad(p, loss, toks, start, T, S, grad, H):
     """Forward + BPTT on toks[start:start+T]; writes dL/dparams to grad[:n_params]. S: the
     scratch, flat size >= multicell.work_size(1, H, 3H, T). -> the mean loss."""
