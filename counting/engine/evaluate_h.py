@@ -26,7 +26,7 @@ from counting.engine.mathfn import vsigmoid, vtanh
 
 LSTM, RELU, GRU = 0, 1, 2
 THRESHOLD = 0.5
-WALKERS = 2
+WALKERS = 4
 
 
 @kernel
