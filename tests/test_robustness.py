@@ -17,7 +17,7 @@ import torch
 
 from counting.cli import main
 from paper_figs import robustness as rb
-from paper_figs.layout import read_csv, write_csv
+from paper_figs.layout import WORST_CASE_COLUMNS, read_csv, write_csv
 from paper_figs.robustness_claims import (
     COLUMNS,
     percentile,
@@ -63,21 +63,7 @@ def make_seed(d: Path, i: int, worst: bool = True, data: dict | None = None) -> 
     write_csv(d / "failure_modes.csv", ("cell", "class", "count"), fm)
     (d / "results").mkdir()
     if worst:
-        cols = (
-            "cell",
-            "run",
-            "epoch",
-            "kind",
-            "very_long_fpf",
-            "certified_length",
-            "shortest_failure_length",
-            "shortest_failure",
-            "position",
-            "class",
-            "method",
-            "exact",
-            "max_length",
-        )
+        cols = WORST_CASE_COLUMNS  # the contract of results/worst_case.csv
         rows = []
         for run, n in enumerate(WORST[i]):
             for kind, length in (("best", n), ("stage", 3)):  # stage models: not counted
