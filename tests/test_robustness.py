@@ -345,7 +345,8 @@ def test_each_seed_is_what_counting_reproduce_writes(smoke):
         counts.append(f"{s}: {found.group(1) if found else 0}")
     assert f"(seed: count - {', '.join(counts)})" in md
     rows = read_csv(smoke / "A" / "R" / "robustness.csv")
-    assert all(r["seeds"] == 2 for r in rows) and len(rows) == 25
+    assert all(r["seeds"] == 2 for r in rows) and len(rows) == 25 + 3  # + worst case
+    assert [r["key"] for r in rows[-3:]] == [f"worst_case/{c}" for c in ("lstm", "relu", "gru")]
 
 
 @pytest.mark.slow
