@@ -74,6 +74,15 @@ def _write_stamp(stamp: Path, key: str) -> None:
         pass
 
 
+def warm(kind: str, stamp_dir: Path, sources: list[Path], message: str, work,
+         stream=None) -> bool:
+    """Run `work()` (compiling some kernels) after printing `message`, unless the stamp
+    `stamp_dir/warm-<kind>.stamp` holds the key of `sources`; then write the stamp. Higher
+    layers warm their own kernels with it (e.g. probes.worstcase.warmup). -> True when it
+    compiled."""
+    return _warm(kind, stamp_dir, sources, message, work, stream)
+
+
 def _warm(kind: str, stamp_dir: Path, sources: list[Path], message: str, work,
           stream) -> bool:
     stamp = stamp_dir / f"warm-{kind}.stamp"

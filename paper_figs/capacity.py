@@ -293,6 +293,9 @@ def main(argv=None) -> int:
 
         warm_engine("sweep")  # compile before any bar starts, so that their ETAs are honest
         warm_cells()
+        from probes.worstcase.warmup import warm_verify
+
+        warm_verify()  # each run's worst case
         for path in run_study(
             args.out,
             args.hidden,

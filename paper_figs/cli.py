@@ -55,6 +55,9 @@ def run(args) -> int:
         data = given_data(data)  # read and checked before any long work
     warm_engine("sweep")  # compile before any bar starts, so that their ETAs are honest
     warm_cells()  # the probes' traces classify the failures on the zigzag set
+    from probes.worstcase.warmup import warm_verify
+
+    warm_verify()  # the worst case of every kept and stage model
     for path in reproduce(args.out, args.profile, args.seed, args.jobs, data=data,
                           hidden_size=args.hidden_size):
         print(f"wrote {path}")

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from counting.datasets import SET_NAMES, load_datasets, make_datasets, write_datasets
 from counting.fileformat import write_json_atomic
 from counting.options import OneLineParser, int_in, positive_int
+from counting.paths import check_paths, declare_paths
 
 CELLS = ("lstm", "relu", "gru")
 DEFAULT_RUNS = 20
@@ -190,8 +191,16 @@ def main(argv=None) -> int:
                    help="data sizes: paper (default) or smoke (tiny, for tests)")
     p.add_argument("--max-length", type=int_in(2, 100_000), default=1000,
                    help="verify every Dyck word up to this length (default 1000)")
+    declare_paths(p, output_dirs=("out",))
     args = p.parse_args(argv)
     try:
+        check_paths(args)  # bad paths: the one line, before any compiling or training
+        from counting.firstrun import warm_cells, warm_engine
+        from probes.worstcase.warmup import warm_verify
+
+        warm_engine("sweep")  # compile before any bar starts, so that their ETAs are honest
+        warm_cells()
+        warm_verify()
         for path in run_study(args.out, args.runs, args.seed, args.jobs, args.epochs,
                               args.profile, args.max_length):
             print(f"wrote {path}")

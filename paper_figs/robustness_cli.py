@@ -93,6 +93,9 @@ def run(args) -> int:
 
         warm_engine("sweep")  # compile before any bar starts, so that their ETAs are honest
         warm_cells()  # the probes' traces classify the failures on the zigzag set
+        from probes.worstcase.warmup import warm_verify
+
+        warm_verify()  # each seed's worst-case stage
         if args.ray is not None:
             from counting.ray_executor import RayExecutor
 

@@ -44,6 +44,9 @@ def run(args) -> int:
         from counting.firstrun import warm_cells
 
         warm_cells()  # the traces run in counting.unrolled's kernels
+    from probes.worstcase.warmup import warm_verify
+
+    warm_verify()  # the worst_case key runs verify's kernels
     rep = diagnose(model, sets, out_dir=args.out, progress=True)
     rep["checkpoint"] = str(args.checkpoint)
     if "epoch" in meta:

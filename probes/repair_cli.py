@@ -46,6 +46,9 @@ def run(args) -> int:
 
         sets = load_datasets(args.data, ("train", "validation"),
                              required=("train", "validation"))
+    from probes.worstcase.warmup import warm_verify
+
+    warm_verify()  # before the bars of verify before and after
     fixed = repair(model)
     report = fixed.summary()
     report["checkpoint"] = str(args.checkpoint)

@@ -32,6 +32,9 @@ def run(args) -> int:
 
     model, _ = load_checkpoint(args.checkpoint)
     check_max_length(model, args.max_length)
+    from probes.worstcase.warmup import warm_verify
+
+    warm_verify()  # before the bar starts, so that its ETA is honest
     result = verify(model, args.max_length, progress=True)
     print(f"{args.checkpoint}: {model.cell}, hidden size {model.hidden_size}, "
           f"{result['dtype']}; Dyck words up to {args.max_length} tokens")

@@ -43,3 +43,21 @@ def test_train_prints_the_line_before_its_progress_bar(fresh, tmp_path, capsys):
     assert err.splitlines()[0] == firstrun.ENGINE_MESSAGE
     assert "train gru" in err  # the bar, after the line
     assert err.count("compiling") == 1
+
+
+def test_verify_prints_its_line_once_before_its_bar(tmp_path, monkeypatch, capsys):
+    """The worst-case kernels (probes.worstcase) have their own line, printed before verify's
+    progress bar and only while their stamp is missing."""
+    from probes.worstcase import warmup
+
+    monkeypatch.setattr(warmup, "STAMP_DIR", tmp_path / "worstcase")
+    ckpt = tmp_path / "relu.pt"
+    assert main(["construct", "--cell", "relu", "--out", str(ckpt)]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(ckpt), "--max-length", "50"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(warmup.WORST_CASE_MESSAGE + "\n")
+    assert err.count(warmup.WORST_CASE_MESSAGE) == 1
+    assert (tmp_path / "worstcase" / "warm-worstcase.stamp").is_file()
+    assert main(["verify", str(ckpt), "--max-length", "50"]) == 0
+    assert warmup.WORST_CASE_MESSAGE not in capsys.readouterr().err
