@@ -18,7 +18,7 @@ from counting.firstrun import warm
 HERE = Path(__file__).resolve().parent
 STAMP_DIR = HERE / "__pycache__"  # beside numba's cache of these kernels
 WORST_CASE_MESSAGE = (
-    "compiling the worst-case kernels once (about a minute; cached for later runs)"
+    "compiling the worst-case kernels once (about 25 s; cached for later runs)"
 )
 
 
