@@ -1,6 +1,6 @@
 """The first run on a machine: numba compiles the kernels once and caches them on disk.
 
-Without a word, the ~30 s of compilation look like a hang, and a progress bar started before
+Without a word, the minute or two of compilation look like a hang, and a progress bar started before
 it shows an ETA of hours. So the commands call, before any bar starts,
 
     warm_engine("train" | "sweep")   # the engine's kernels (counting.engine)
@@ -8,7 +8,7 @@ it shows an ETA of hours. So the commands call, before any bar starts,
 
 which, when the kernels are not in numba's cache yet, print one line first
 
-    compiling the engine's kernels once (about 30 s; cached for later runs)
+    compiling the engine's kernels once (about 75 s; cached for later runs)
 
 and then compile them by running the same code on a tiny problem. Whether they are cached
 is told by a stamp written after a successful warm-up, beside numba's cache of the sources
@@ -24,8 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-ENGINE_MESSAGE = "compiling the engine's kernels once (about 30 s; cached for later runs)"
-CELLS_MESSAGE = "compiling the cell kernels once (about 15 s; cached for later runs)"
+ENGINE_MESSAGE = "compiling the engine's kernels once (about 75 s; cached for later runs)"
+CELLS_MESSAGE = "compiling the cell kernels once (about 5 s; cached for later runs)"
 _TINY = {"train": ["()", "(())", "()()"], "validation": ["(())()"], "long": ["((()))()"]}
 
 
