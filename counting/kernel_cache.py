@@ -5,11 +5,15 @@ them in numba's on-disk cache. Processes started by a cluster engine (Ray worker
 each compile, and processes of several nodes writing one cache on a shared file system
 race on it. So processes that train for a distributed sweep use ONE node-local cache:
 
-    cache_dir()   BASE/engine-<hash of the engine sources>-numba<version>-py<version>
+    cache_dir()   BASE/engine-<hash of the engine's place and sources>-numba<ver>-py<ver>
                   BASE = $NUMBA_CACHE_DIR if set, else <temp dir>/counting-numba-<user>
 
 A new engine, numba or Python gets a new directory, so a cached kernel is never stale
-(`counting.engine.cachecheck` does that job for the default cache in the package).
+(`counting.engine.cachecheck` does that job for the default cache in the package). numba
+files a kernel under its source file's path and checks the file's modification time and
+size, so the directory also depends on where the engine lies (two clones: two caches), and
+the `complete` marker holds the sources' times and sizes (a checkout that rewrote them
+makes the node cache incomplete again, and the driver warms it again).
 
 `prepare_process()` (in every worker process, once, before its first training) points numba
 at that directory, then - holding an exclusive lock on `<dir>.lock` - imports the engine
@@ -52,12 +56,29 @@ def cache_dir() -> Path:
 
 
 def engine_sources_hash() -> str:
-    """sha256 over the engine's source files (names and bytes), read without importing it."""
-    h = hashlib.sha256()
+    """sha256 over the engine's place and source files (names and bytes), read without
+    importing it."""
+    h = hashlib.sha256(str(ENGINE).encode())
     for path in sorted(ENGINE.glob("*.py")):
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def _stamps() -> str:
+    """The engine sources' modification times and sizes, as numba's cache index checks them."""
+    lines = []
+    for path in sorted(ENGINE.glob("*.py")):
+        st = path.stat()
+        lines.append(f"{path.name} {st.st_mtime} {st.st_size}")
+    return "\n".join(lines) + "\n"
+
+
+def _complete(directory: Path) -> bool:
+    try:
+        return (directory / MARKER).read_text() == _stamps()
+    except OSError:
+        return False
 
 
 def _user() -> str:
@@ -112,7 +133,7 @@ def prepare_process() -> Path:
 
     with _locked(directory):
         _warm_kernels()
-        (directory / MARKER).touch()
+        (directory / MARKER).write_text(_stamps())
     _PREPARED["dir"] = directory
     return directory
 
@@ -136,10 +157,11 @@ def kernel_counts() -> dict[str, int]:
 
 def warm_node_cache() -> Path:
     """Make sure the node cache holds every kernel; -> its directory. Without the `complete`
-    marker, a child process runs `prepare_process` (this process may hold kernels already
-    bound to another cache directory) and this one waits for it."""
+    marker (or with one of other source times and sizes), a child process runs
+    `prepare_process` (this process may hold kernels already bound to another cache
+    directory) and this one waits for it."""
     directory = cache_dir()
-    if not (directory / MARKER).is_file():
+    if not _complete(directory):
         subprocess.run([sys.executable, "-m", "counting.kernel_cache"], check=True,
                        cwd=Path(__file__).resolve().parent.parent)
     return directory

@@ -24,9 +24,11 @@ def test_the_directory_is_keyed_on_the_engine_sources(tmp_path, monkeypatch):
     copy = tmp_path / "engine"
     shutil.copytree(kernel_cache.ENGINE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(kernel_cache, "ENGINE", copy)
-    assert kernel_cache.cache_dir() == here  # same sources, same directory
+    there = kernel_cache.cache_dir()
+    assert there != here  # same sources elsewhere (a clone): numba files kernels by path
+    assert kernel_cache.cache_dir() == there  # same place, same sources: same directory
     (copy / "lstm.py").write_text((copy / "lstm.py").read_text() + "\n# edited\n")
-    assert kernel_cache.cache_dir() != here  # an edited engine never reads stale kernels
+    assert kernel_cache.cache_dir() != there  # an edited engine never reads stale kernels
     monkeypatch.delenv("NUMBA_CACHE_DIR")
     assert str(kernel_cache.cache_dir()).startswith(str(Path(os.environ.get("TMPDIR", "/tmp"))))
 
@@ -56,3 +58,22 @@ def test_concurrent_processes_compile_once_and_the_others_load(tmp_path):
     assert counts[1]["compiled"] > 0 and counts[1]["loaded"] == 0
     (directory,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert (directory / kernel_cache.MARKER).is_file()
+
+
+def test_a_rewritten_source_makes_the_node_cache_incomplete(tmp_path, monkeypatch):
+    """numba checks a kernel's source time and size: a source rewritten with the same bytes
+    (a checkout) makes the node cache incomplete, so that the driver warms it again and the
+    workers only load."""
+
+    copy = tmp_path / "engine"
+    shutil.copytree(kernel_cache.ENGINE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(kernel_cache, "ENGINE", copy)
+    directory = tmp_path / "cache"
+    directory.mkdir()
+    assert not kernel_cache._complete(directory)
+    (directory / kernel_cache.MARKER).write_text(kernel_cache._stamps())
+    assert kernel_cache._complete(directory)
+    source = copy / "jit.py"
+    st = source.stat()
+    os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # rewritten, same bytes
+    assert not kernel_cache._complete(directory)
