@@ -13,7 +13,14 @@ from __future__ import annotations
 from counting.engine.intrinsics import fma
 from counting.engine.jit import borrowing, inline
 from counting.engine.mathfn import vsigmoid, vtanh
-from counting.engine.multicell import readout_pass, setup, trajectory, weight_pass, write_grad
+from counting.engine.multicell import (
+    preactivations,
+    readout_pass,
+    setup,
+    trajectory,
+    weight_pass,
+    write_grad,
+)
 
 G = 4
 PER_STEP = 13  # x H trajectory values per step: h, c, tanh(c), dL/dh (readout), i f g o, D
@@ -36,22 +43,7 @@ def forward(WT, A0, A, Hs, Cs, TC, Gs, toks, start, T, H):
     R = G * H
     for t in range(T):
         k = toks[start + t]
-        for r in range(R):
-            A[r] = A0[k, r]
-        for u in range(0, H - 3, 4):  # four units per pass: fewer loads and stores of A
-            h0 = Hs[t, u]
-            h1 = Hs[t, u + 1]
-            h2 = Hs[t, u + 2]
-            h3 = Hs[t, u + 3]
-            for r in range(R):
-                a = fma(WT[u, r], h0, A[r])
-                a = fma(WT[u + 1, r], h1, a)
-                a = fma(WT[u + 2, r], h2, a)
-                A[r] = fma(WT[u + 3, r], h3, a)
-        for u in range(H - H % 4, H):
-            hu = Hs[t, u]
-            for r in range(R):
-                A[r] = fma(WT[u, r], hu, A[r])
+        preactivations(WT, A0, A, Hs, k, t, R, H)
         for r in range(R):
             Gs[t + 1, r] = vsigmoid(A[r])
         for u in range(H):
