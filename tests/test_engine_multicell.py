@@ -15,7 +15,6 @@ import torch
 from counting.cli import main
 from counting.commands import train as train_cmd
 from counting.datasets import make_datasets
-from counting.dyck import one_hot, targets
 from counting.engine import FastBackend, evaluate_many
 from counting.engine.layout import CELL_IDS, n_params, pack, unpack
 from counting.engine.losses import loss_id
@@ -25,6 +24,7 @@ from counting.generators import uniform_word
 from counting.metrics import evaluate
 from counting.models import CELLS, MAX_HIDDEN, init_model
 from counting.training import ReferenceBackend, TrainConfig, shuffle_orders
+from tests.test_engine_kernels import torch_grad  # the torch oracle: one word, autograd
 
 SIZES = (2, 3, 5, 8)
 
@@ -34,16 +34,6 @@ def sets():
     s = make_datasets("smoke", seed=8, progress=False)
     return {"train": s["train"], "validation": s["validation"][:60], "long": s["long"][:20],
             "very_long": s["very_long"][:3]}
-
-
-def torch_grad(model, word: str, loss: str) -> tuple[float, np.ndarray]:
-    model.zero_grad()
-    x = torch.as_tensor(one_hot(word)).unsqueeze(0)
-    y = torch.as_tensor(targets(word)).unsqueeze(0)
-    fn = torch.nn.MSELoss() if loss == "mse" else torch.nn.BCELoss()
-    value = fn(model(x), y)
-    value.backward()
-    return value.item(), np.concatenate([p.grad.reshape(-1).numpy() for p in model.parameters()])
 
 
 def engine_grad(model, word: str, loss: str) -> tuple[float, np.ndarray]:
