@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from counting.datasets import SET_NAMES, load_datasets, make_datasets, write_datasets
 from counting.fileformat import write_json_atomic
-from counting.options import OneLineParser, int_in, positive_int
+from counting.options import OneLineParser, int_in, positive_int, seed_int
 from counting.paths import check_paths, declare_paths
 
 CELLS = ("lstm", "relu", "gru")
@@ -183,7 +183,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="study directory (resumable)")
     p.add_argument("--runs", type=positive_int, default=DEFAULT_RUNS,
                    help=f"runs per cell and remedy (default {DEFAULT_RUNS})")
-    p.add_argument("--seed", type=int_in(0), default=0, help="data and sweep seed (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0,
+                   help="data and sweep seed, an integer from 0 to 2^64 - 1 (default 0)")
     p.add_argument("--jobs", type=positive_int, default=None,
                    help="threads for the engine (default: all cores)")
     p.add_argument("--epochs", type=positive_int, default=30, help="epochs (default 30)")
@@ -192,7 +193,10 @@ def main(argv=None) -> int:
     p.add_argument("--max-length", type=int_in(2, 100_000), default=1000,
                    help="verify every Dyck word up to this length (default 1000)")
     declare_paths(p, output_dirs=("out",))
-    args = p.parse_args(argv)
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as done:  # the one line is printed; a return code, as the CLI gives
+        return done.code if isinstance(done.code, int) else 2
     try:
         check_paths(args)  # bad paths: the one line, before any compiling or training
         from counting.firstrun import warm_cells, warm_engine

@@ -572,6 +572,7 @@ def test_a_real_full_disk(world, full_dir, tmp_path, capsys):
 MODULES = {  # module: (its main, a valid command line); {new}: an empty directory
     "paper_figs.capacity": ("paper_figs.capacity:main",
                             ["--out", "{new}/cap", "--hidden", "1", "--runs", "1"]),
+    "paper_figs.remedies": ("paper_figs.remedies:main", ["--out", "{new}/rem", "--runs", "1"]),
 }
 MODULE_CASES = [
     *[(m, f"--hidden={v!r}", with_option(argv, "--hidden", v), r"argument --hidden: ")
