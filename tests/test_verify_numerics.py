@@ -18,9 +18,11 @@ from hypothesis import strategies as st
 import constructions
 from counting.dyck import depth_profile, one_hot
 from counting.generators import uniform_word
-from probes.worstcase.cells import CELL_IDS, cell_params, h_range
+from counting.models import CounterRNN
+from probes.worstcase.cells import CELL_IDS, cell_params, h_range, image, readout_status
 from probes.worstcase.numerics import (
     KERNEL_ULPS,
+    NUM_OVF,
     grid_exact,
     measure_kernel_error,
     numeric_config,
@@ -32,7 +34,7 @@ from probes.worstcase.numerics import (
 )
 from probes.worstcase.search import RowPair, row_dmax
 from probes.worstcase.wide import WideModel, WideRowPair
-from tests.test_verify import near_exact_models, random_models, wide_models
+from tests.test_verify import near_exact_models, random_models, set_weights, wide_models
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -143,6 +145,11 @@ def check_enclosures(model, n_words: int = 6, length: int = 60, K: int = 4, seed
             inside = False
             for k in range(r["n"][d]):
                 b = r["box"][d, k]
+                if np.isnan(b).any():  # a lost enclosure holds anything, and certifies nothing
+                    assert r["status"][d] != 0, (t, d, b)
+                    inside = True
+                    continue
+                assert np.isfinite(b).all() and b[0] <= b[1] and b[2] <= b[3], (t, d, b)
                 lo, hi = h_range(CELL_IDS[cell], num, *b)
                 ok = lo <= hs[t] <= hi
                 if cell == "lstm":
@@ -175,6 +182,28 @@ def test_enclosures_hold_torch_states_leaky(dtype):
         check_enclosures(model, n_words=4, length=120, K=2, seed=1)
 
 
+@pytest.mark.parametrize("dtype,length", [(torch.float32, 100), (torch.float64, 560)])
+@pytest.mark.parametrize("w_hh", [4.0, 3.0])
+def test_exploding_relu_states_stay_enclosed(dtype, length, w_hh):
+    # h grows as w_hh^t to the dtype's overflow; before, a box was computed as inf - inf =
+    # NaN there and the torch state (finite, 1.2e308) was in no box. Now a box whose step
+    # may overflow is lost (nan) and certifies nothing; the others still hold torch's states.
+    model = CounterRNN("relu", 1, dtype)
+    set_weights(model, np.array([1.0, 1.0, w_hh, 0.5, 0.0, 1.0, -1.0, 0.3, -0.2]))
+    check_enclosures(model, n_words=6, length=length, K=2, seed=1)
+
+
+def test_lost_boxes_are_undecided():
+    model = constructions.exact_counter("lstm")
+    P, num = cell_params(model), numeric_config(torch.float64, "lstm")
+    assert readout_status(P, num, np.nan, np.nan, 1) == 1
+    assert all(np.isnan(image(CELL_IDS["lstm"], P, num, 0, np.nan, 1.0, 0.0, 1.0)))
+    assert all(np.isnan(q_affine(0.0, 1.0, 0.0, 2.0, 0.0, np.inf, num)))
+    big = num[NUM_OVF]
+    assert all(np.isnan(q_mul(big, big, 0.0, 2.0, 2.0, 0.0, num)))
+    assert np.isnan(snap_hi(1e39, True)) and np.isnan(snap_lo(-1e39, True))
+
+
 @torch.no_grad()
 def check_enclosures_wide(model, n_words: int = 5, length: int = 50, seed: int = 0):
     """Every unit of torch's h (and c) on random words lies in its cell's box."""
@@ -200,9 +229,23 @@ def check_enclosures_wide(model, n_words: int = 5, length: int = 50, seed: int =
             if d > dmax or not np.isfinite(hs[t][b]).all():
                 continue
             box = pair.row["box"][d, 0]
+            if np.isnan(box).any():  # lost: holds anything, certifies nothing
+                assert pair.row["status"][d] != 0, (t, d)
+                continue
             assert (box[0] <= hs[t][b]).all() and (hs[t][b] <= box[1]).all(), (t, d)
             if model.cell == "lstm":
                 assert (box[2] <= cs[t][b]).all() and (cs[t][b] <= box[3]).all(), (t, d)
+
+
+@pytest.mark.parametrize("dtype,length", [(torch.float32, 80), (torch.float64, 540)])
+def test_exploding_wide_relu_states_stay_enclosed(dtype, length):
+    model = CounterRNN("relu", 2, dtype)
+    with torch.no_grad():
+        model.rnn.weight_hh_l0.copy_(torch.tensor([[4.0, 0.0], [0.0, 3.0]]))
+        model.rnn.weight_ih_l0.fill_(1.0)
+        model.rnn.bias_ih_l0.fill_(0.5)
+        model.rnn.bias_hh_l0.zero_()
+    check_enclosures_wide(model.eval(), n_words=5, length=length)
 
 
 @SOUND

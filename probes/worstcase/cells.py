@@ -36,6 +36,7 @@ from probes.worstcase.numerics import (
     NUM_ABS,
     NUM_IS32,
     NUM_KE,
+    NUM_OVF,
     NUM_SIG_GATE,
     NUM_SIG_OUT,
     NUM_TANH_GATE,
@@ -326,19 +327,47 @@ def image(cell, P, num, tok, b0, b1, b2, b3):
     dtype-grid values (float32 bounds snapped inwards). Boxes are (h_lo, h_hi, 0, 0) for
     ReLU and GRU, (o_lo, o_hi, c_lo, c_hi) for the LSTM (h = o tanh(c), `lstm_h`)."""
     is32 = num[NUM_IS32] != 0.0
+    if not _computable(cell, P, num, tok, b0, b1, b2, b3):
+        return np.nan, np.nan, np.nan, np.nan
     if cell == RELU:
         a, b = _relu_image(P, num, tok, b0, b1)
-        return snap_lo(a, is32), snap_hi(b, is32), 0.0, 0.0
-    if cell == GRU:
+        c, d = 0.0, 0.0
+    elif cell == GRU:
         a, b = _gru_image(P, num, tok, b0, b1)
-        return snap_lo(a, is32), snap_hi(b, is32), 0.0, 0.0
-    a, b, c, d = _lstm_image(P, num, tok, b0, b1, b2, b3)
-    return snap_lo(a, is32), snap_hi(b, is32), snap_lo(c, is32), snap_hi(d, is32)
+        c, d = 0.0, 0.0
+    else:
+        a, b, c, d = _lstm_image(P, num, tok, b0, b1, b2, b3)
+    a, b, c, d = snap_lo(a, is32), snap_hi(b, is32), snap_lo(c, is32), snap_hi(d, is32)
+    if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(c) and math.isfinite(d)
+            and a <= b and c <= d):
+        return np.nan, np.nan, np.nan, np.nan
+    return a, b, c, d
+
+
+@jit
+def _computable(cell, P, num, tok, b0, b1, b2, b3):
+    """The box is not lost (every bound finite) and no sum in one step from it can reach
+    NUM_OVF: then no quantity of the step is lost (numerics), so no NaN can be dropped by
+    a min or max on the way (a lost box stays lost: NaN, see rows._merge_into)."""
+    M = 1.0
+    for x in (b0, b1, b2, b3):
+        if not math.isfinite(x):
+            return False
+        M = max(M, abs(x))
+    if cell == RELU:
+        return True  # one q_affine, then max: a lost quantity stays lost (nan first)
+    S = 1.0
+    for j in range(16):
+        v = abs(P[tok * 16 + j])
+        if not v <= num[NUM_OVF]:
+            return False
+        S = max(S, v)
+    return 64.0 * S * (M + 2.0) <= num[NUM_OVF]
 
 
 @jit
 def h_range(cell, num, b0, b1, b2, b3):
-    """Enclosure [lo, hi] (dtype values) of torch's h over a box."""
+    """Enclosure [lo, hi] (dtype values) of torch's h over a box (nan: lost)."""
     if cell != LSTM:
         return b0, b1
     lo, hi, e = lstm_h(num, b0, b1, b2, b3)

@@ -56,7 +56,8 @@ SLACK = 1.0 + 2.0**-30  # relative slack on every error bound (covers rounding i
 
 # Layout of the numeric-configuration vector `num` the kernels read.
 NUM_U, NUM_KE, NUM_ABS, NUM_TINY, NUM_SIG_GATE, NUM_TANH_GATE, NUM_SIG_OUT, NUM_IS32 = range(8)
-NUM_SIZE = 8
+NUM_OVF = 8  # a sum whose magnitudes add up beyond this may have overflowed in torch
+NUM_SIZE = 9
 
 
 def numeric_config(dtype: torch.dtype, gate_kernel: str | None) -> np.ndarray:
@@ -81,6 +82,8 @@ def numeric_config(dtype: torch.dtype, gate_kernel: str | None) -> np.ndarray:
         num[NUM_TANH_GATE] = saturation_threshold("tanh", dtype, gate_kernel)
     num[NUM_SIG_OUT] = saturation_threshold("sigmoid", dtype, "torch")
     num[NUM_IS32] = 1.0 if dtype == torch.float32 else 0.0
+    # every partial sum of <= 8 terms is <= T (1 + u)^8 < max when T <= max (1 - 2^-10)
+    num[NUM_OVF] = fin.max * (1.0 - 2.0**-10)
     return num
 
 
@@ -175,6 +178,8 @@ def snap_lo(x, is32):
     if not is32 or not math.isfinite(x):
         return x
     v = np.float32(x)
+    if not math.isfinite(v):
+        return np.nan  # beyond the float32 range: the caller's box is lost
     if np.float64(v) < x:
         v = np.nextafter(v, np.float32(np.inf))
     return np.float64(v)
@@ -186,6 +191,8 @@ def snap_hi(x, is32):
     if not is32 or not math.isfinite(x):
         return x
     v = np.float32(x)
+    if not math.isfinite(v):
+        return np.nan  # beyond the float32 range: the caller's box is lost
     if np.float64(v) > x:
         v = np.nextafter(v, np.float32(-np.inf))
     return np.float64(v)
@@ -200,12 +207,32 @@ def to_dtype(x, is32):
 
 
 # ---------------------------------------------------------------- quantities
+# A *lost* quantity is (nan, nan, nan): nothing is known of it (an input was lost or not
+# finite, or torch may have overflowed: some sum of magnitudes exceeds NUM_OVF, beyond
+# which the error model, which has no overflow, does not hold). Every operation maps a lost
+# input to a lost result, and a box with a lost bound certifies nothing.
+@jit
+def lost3():
+    return np.nan, np.nan, np.nan
+
+
+@jit
+def finite3(a, b, c):
+    return math.isfinite(a) and math.isfinite(b) and math.isfinite(c)
+
+
 @jit
 def q_affine(a1, a2, a3, w, h_lo, h_hi, num, he=0.0):
     """A gate pre-activation a1 + a2 + a3 + w h for h in [h_lo, h_hi] computed with error at
     most he (he = 0: h is exactly a float of the box): four terms summed in any order, the
     product possibly fused. -> (lo, hi, e)."""
     U, tiny, is32 = num[NUM_U], num[NUM_TINY], num[NUM_IS32] != 0.0
+    if not (finite3(h_lo, h_hi, he) and finite3(a1, a2, a3) and math.isfinite(w)):
+        return lost3()
+    H = max(abs(h_lo), abs(h_hi)) + he
+    T = abs(a1) + abs(a2) + abs(a3) + abs(w) * H
+    if not T <= num[NUM_OVF]:
+        return lost3()
     c0 = (a1 + a2) + a3
     p1 = c0 + w * h_lo
     p2 = c0 + w * h_hi
@@ -216,8 +243,6 @@ def q_affine(a1, a2, a3, w, h_lo, h_hi, num, he=0.0):
     elif he == 0.0 and h_lo == h_hi and product_exact(w, h_lo, is32) and grid_exact(
             a1, a2, a3, w * h_lo, is32):
         return lo, hi, 0.0
-    H = max(abs(h_lo), abs(h_hi)) + he
-    T = abs(a1) + abs(a2) + abs(a3) + abs(w) * H
     return lo, hi, (abs(w) * he + (4.0 * U + 5.0 * W64) * T + 5.0 * tiny) * SLACK
 
 
@@ -231,6 +256,8 @@ def q_affine2(w, b, h_lo, h_hi, num):
 def q_sigmoid(lo, hi, e, num, sat):
     """A sigmoid kernel (saturating at `sat`, and exactly 1/2 at an exact 0) applied to the
     quantity (lo, hi, e)."""
+    if not finite3(lo, hi, e):
+        return lost3()
     if lo - e >= sat:
         return 1.0, 1.0, 0.0
     if lo == 0.0 and hi == 0.0 and e == 0.0:
@@ -244,6 +271,8 @@ def q_sigmoid(lo, hi, e, num, sat):
 @jit
 def q_tanh(lo, hi, e, num, sat):
     """A tanh kernel (saturating at +-`sat`) applied to (lo, hi, e)."""
+    if not finite3(lo, hi, e):
+        return lost3()
     if lo - e >= sat:
         return 1.0, 1.0, 0.0
     if hi + e <= -sat:
@@ -258,6 +287,8 @@ def q_tanh(lo, hi, e, num, sat):
 def q_mul(alo, ahi, ae, blo, bhi, be, num):
     """Product of two quantities (one rounding). An exact 0 times a finite quantity is an
     exact 0."""
+    if not (finite3(alo, ahi, ae) and finite3(blo, bhi, be)):
+        return lost3()
     p1, p2, p3, p4 = alo * blo, alo * bhi, ahi * blo, ahi * bhi
     lo = min(min(p1, p2), min(p3, p4))
     hi = max(max(p1, p2), max(p3, p4))
@@ -270,18 +301,24 @@ def q_mul(alo, ahi, ae, blo, bhi, be, num):
     Ma, Mb = max(abs(alo), abs(ahi)), max(abs(blo), abs(bhi))
     prop = Ma * be + Mb * ae + ae * be
     Mp = max(abs(lo), abs(hi)) + prop
+    if not Mp <= num[NUM_OVF]:
+        return lost3()
     return lo, hi, (prop + (num[NUM_U] + W64) * Mp + num[NUM_TINY]) * SLACK
 
 
 @jit
 def q_add(alo, ahi, ae, blo, bhi, be, num):
     """Sum of two quantities (one rounding)."""
+    if not (finite3(alo, ahi, ae) and finite3(blo, bhi, be)):
+        return lost3()
     lo, hi = alo + blo, ahi + bhi
     is32 = num[NUM_IS32] != 0.0
     if ae == 0.0 and be == 0.0 and alo == ahi and blo == bhi and grid_exact(
             alo, blo, 0.0, 0.0, is32):
         return lo, hi, 0.0
     M = max(abs(alo), abs(ahi)) + max(abs(blo), abs(bhi)) + ae + be
+    if not M <= num[NUM_OVF]:
+        return lost3()
     return lo, hi, (ae + be + (num[NUM_U] + W64) * M + num[NUM_TINY]) * SLACK
 
 

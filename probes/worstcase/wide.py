@@ -25,6 +25,7 @@ from probes.worstcase.numerics import (
     NUM_ABS,
     NUM_IS32,
     NUM_KE,
+    NUM_OVF,
     NUM_SIG_GATE,
     NUM_SIG_OUT,
     NUM_TANH_GATE,
@@ -87,13 +88,25 @@ def q_mul(a: Q, b: Q, num) -> Q:
     lo, hi = c.min(0), c.max(0)
     prop = a.mag * b.e + b.mag * a.e + a.e * b.e
     mp = np.maximum(np.abs(lo), np.abs(hi)) + prop
-    return Q(lo, hi, (prop + (num[NUM_U] + W64) * mp + num[NUM_TINY]) * SLACK)
+    return _unless_overflow(Q(lo, hi, (prop + (num[NUM_U] + W64) * mp + num[NUM_TINY]) * SLACK),
+                            mp, num)
 
 
 def q_add(a: Q, b: Q, num) -> Q:
     m = a.mag + b.mag + a.e + b.e
-    return Q(a.lo + b.lo, a.hi + b.hi,
-             (a.e + b.e + (num[NUM_U] + W64) * m + num[NUM_TINY]) * SLACK)
+    return _unless_overflow(Q(a.lo + b.lo, a.hi + b.hi,
+                              (a.e + b.e + (num[NUM_U] + W64) * m + num[NUM_TINY]) * SLACK),
+                            m, num)
+
+
+def _unless_overflow(q: Q, mag, num) -> Q:
+    """q, lost (nan) where the magnitudes summed may reach torch's overflow (numerics.NUM_OVF:
+    beyond it the error model does not hold) or are not finite."""
+    with np.errstate(invalid="ignore"):
+        bad = ~(mag <= num[NUM_OVF])
+    if not bad.any():
+        return q
+    return Q(np.where(bad, np.nan, q.lo), np.where(bad, np.nan, q.hi), np.where(bad, np.nan, q.e))
 
 
 def q_neg(a: Q) -> Q:
@@ -110,7 +123,7 @@ def q_affine(W, const, lo, hi, num, terms: int) -> Q:
     T = (np.abs(W)[None] * np.maximum(np.abs(lo), np.abs(hi))[:, None, :]).sum(-1)
     T = T + const[1][None]
     e = (((terms - 1) * num[NUM_U] + terms * W64) * T + (terms + 1) * num[NUM_TINY]) * SLACK
-    return Q(const[0][None] + plo, const[0][None] + phi, e)
+    return _unless_overflow(Q(const[0][None] + plo, const[0][None] + phi, e), T, num)
 
 
 def _snap(lo, hi, num):
@@ -120,7 +133,9 @@ def _snap(lo, hi, num):
         l32, h32 = lo.astype(np.float32), hi.astype(np.float32)
         l32 = np.where(l32 < lo, np.nextafter(l32, np.float32(np.inf)), l32)
         h32 = np.where(h32 > hi, np.nextafter(h32, np.float32(-np.inf)), h32)
-    return l32.astype(np.float64), h32.astype(np.float64)
+        lost = ~(np.isfinite(l32) & np.isfinite(h32))  # beyond the float32 range
+    return (np.where(lost, np.nan, l32.astype(np.float64)),
+            np.where(lost, np.nan, h32.astype(np.float64)))
 
 
 # ---------------------------------------------------------------- the model
@@ -249,6 +264,11 @@ class WideRowPair:
                 "status": np.zeros(D, np.int8), "cand": np.full(D, -1, np.int32)}
 
     def advance(self, dmax: int) -> tuple[int, int, int]:
+        # exploding states overflow (to inf, then nan): expected, and handled as lost boxes
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._advance(dmax)
+
+    def _advance(self, dmax: int) -> tuple[int, int, int]:
         self.prev, self.row = self.row, self.prev
         p, r, wm = self.prev, self.row, self.wm
         t = self.t + 1
