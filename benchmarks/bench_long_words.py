@@ -12,9 +12,10 @@ a short word (numba's kernels are cached on disk; imports and the one-time check
 `counting.unrolled` are then excluded from the library times), and reports:
 
 - library: the wall time of `counting.metrics.evaluate(model, [word])`,
-  `probes.trace(model, word)`, `probes.diagnose(model, {"word": [word]})` (no plots), the
-  peak of Python-level allocations during the call (tracemalloc: numpy and torch buffers
-  included) and the process's peak RSS (interpreter, torch, numba and all);
+  `probes.trace(model, word)`, `probes.diagnose(model, {"word": [word]})` (no plots) and the
+  process's peak RSS (interpreter, torch, numba and all) over that call; then, in a second
+  call with tracemalloc on (its bookkeeping would inflate both), the peak of Python-level
+  allocations (numpy and torch buffers included);
 - CLI: the wall time and peak RSS of `python -m counting.cli eval CKPT --data DIR` and
   `diagnose CKPT --data DIR` on a data directory whose very_long.txt holds the word -
   everything included (start-up, imports, reading and checking the file);
@@ -67,13 +68,14 @@ elif op == "reference":
             model(x)
 run(uniform_word(np.random.default_rng(1), 30_000))  # warm-up: every path, one-time checks
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-tracemalloc.start()
 t0 = time.perf_counter()
-run(word)
+run(word)  # time and peak RSS without tracemalloc (its bookkeeping costs memory and time)
 seconds = time.perf_counter() - t0
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+tracemalloc.start()
+run(word)  # again, for the peak of Python-level allocations
 peak = tracemalloc.get_traced_memory()[1] / 2**20
 tracemalloc.stop()
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "peak_mb": peak, "rss_mb": rss, "base_rss_mb": base}))
 """
 
