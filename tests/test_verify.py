@@ -328,6 +328,18 @@ def test_gru_right_by_less_than_the_error_model_is_not_certified(z_bias, w_out):
     assert not undecided_within_error_model(model, 14)  # and 14 is decided: certified
 
 
+def test_a_failure_decided_by_torchs_own_rounding_is_found():
+    # Found by a hypothesis hunt: float32, h = 3 after '(', 2 after ')', output 1 =
+    # sigmoid(6e-8 h). After '()' the logit is 1.2e-7: sigmoid rounds correctly to 0.5
+    # (right at depth 0), but torch's kernel gives 0.50000006 (wrong). The replica's
+    # rounding must not hide it: a logit this close to 0 is a candidate that torch decides.
+    model = set_weights(CounterRNN("relu", 1, torch.float32),
+                        np.array([1, 0, 0, 0, 2, 0, 5.960464477539063e-08, 1, 0]))
+    assert first_wrong(model, ["()"])[0] == 1
+    res = check_against_brute_force(model)
+    assert res["shortest_failure"]["word"] == "()" and res["exact"]
+
+
 E8 = 9.99999993922529e-09  # 1e-8 as a float32
 
 

@@ -455,16 +455,25 @@ def replica(cell, P, is32, tok, h, c):
 
 @jit
 def replica_wrong(P, is32, h, depth):
-    """The replica's outputs at state h are wrong at this depth (NaN counts as wrong). Away
-    from 0 the sign of the logit decides sigmoid(logit) > 1/2 in either dtype."""
+    """The replica's outputs at state h may be wrong at this depth: a *candidate*, replayed
+    on torch, which decides (NaN counts as wrong). Away from 0 the sign of the logit decides
+    sigmoid(logit) > 1/2 in either dtype. A logit within 1e-6 plus its rounding of 0 is a
+    candidate whatever its sign: torch's kernel (within 16 ulp) or its fused w h + b may
+    fall on either side of 1/2 (a float32 sigmoid(1.2e-7) is 0.5 rounded correctly, but
+    0.50000006 from torch); an exact 0 gives exactly 1/2 (numerics)."""
+    u = 2.0**-24 if is32 else 2.0**-53
     for j in range(2):
-        logit = to_dtype(to_dtype(P[READOUT + 2 * j] * h, is32) + P[READOUT + 2 * j + 1],
-                         is32)
-        if abs(logit) > 1e-6:
+        w, b = P[READOUT + 2 * j], P[READOUT + 2 * j + 1]
+        logit = to_dtype(to_dtype(w * h, is32) + b, is32)
+        if not (logit == logit):
+            return True
+        want = True if j == 0 else depth > 0
+        if logit == 0.0:
+            above = False
+        elif abs(logit) > 1e-6 + 4.0 * u * (abs(w * h) + abs(b)):
             above = logit > 0.0
         else:
-            above = _sig(logit, is32) > 0.5
-        want = True if j == 0 else depth > 0
-        if not (logit == logit) or above != want:
+            return True
+        if above != want:
             return True
     return False
