@@ -34,7 +34,7 @@ from probes.worstcase.numerics import (
 )
 from probes.worstcase.search import RowPair, row_dmax
 from probes.worstcase.wide import WideModel, WideRowPair
-from tests.test_verify import near_exact_models, random_models, set_weights, wide_models
+from tests.test_verify import embed, near_exact_models, random_models, set_weights, wide_models
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -202,6 +202,23 @@ def test_lost_boxes_are_undecided():
     big = num[NUM_OVF]
     assert all(np.isnan(q_mul(big, big, 0.0, 2.0, 2.0, 0.0, num)))
     assert np.isnan(snap_hi(1e39, True)) and np.isnan(snap_lo(-1e39, True))
+
+
+def test_lost_wide_boxes_are_undecided():
+    # the same rules in the hidden-size > 1 search: a float32 bound beyond the float32
+    # range, or a sum that may overflow, is lost (nan), and a lost box decides no output
+    from probes.worstcase import wide
+
+    wm = wide.WideModel(embed(constructions.exact_counter("relu", torch.float32), 2))
+    num = wm.num
+    lo, hi = wide._snap(np.array([[1.0, 1e39]]), np.array([[2.0, 2e39]]), num)
+    assert np.isfinite(lo[0, 0]) and np.isnan(lo[0, 1]) and np.isnan(hi[0, 1])
+    assert lo.dtype == np.float64
+    q = wide.q_affine(np.array([[2.0, 0.0]]), (np.zeros(1), np.zeros(1)),
+                      np.array([[num[NUM_OVF], 0.0]]), np.array([[num[NUM_OVF], 0.0]]), num, 3)
+    assert np.isnan(q.lo).all() and np.isnan(q.e).all()
+    above, below = wm.readout(np.full((1, 2), np.nan), np.full((1, 2), np.nan))
+    assert not above.any() and not below.any()
 
 
 @torch.no_grad()
