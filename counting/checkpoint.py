@@ -50,6 +50,11 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[CounterRNN, dict]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
+        if isinstance(e, pickle.UnpicklingError) and "Unsupported global" in str(e):
+            raise CheckpointError(  # torch.save(model): a pickle, not loaded (it runs code)
+                f"{path}: a pickled Python object (torch.save(model)?), not a {FORMAT} "
+                "checkpoint; it is not loaded, as unpickling can run code - save the model "
+                "with counting.checkpoint.save_checkpoint") from None
         raise CheckpointError(
             f"{path}: not a readable checkpoint - the file is truncated, corrupt or not written "
             f"by torch.save ({type(e).__name__})"
@@ -72,5 +77,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[CounterRNN, dict]:
         raise CheckpointError(
             f"{path}: weights do not fit a {cell} of hidden size {hidden}: {e}"
         ) from None
+    bad = [k for k, v in model.state_dict().items() if not torch.isfinite(v).all()]
+    if bad:  # training never saves these (a diverged run stops first)
+        raise CheckpointError(f"{path}: weights are not finite (NaN or inf in {', '.join(bad)})")
     model.eval()
     return model, dict(payload.get("meta") or {})

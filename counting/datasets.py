@@ -13,6 +13,7 @@ Faithful to the authors' published code where the paper is silent:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -137,8 +138,28 @@ def write_datasets(out_dir: str | Path, sets: dict[str, list[str]]) -> list[Path
     return paths
 
 
+def _absent(path: Path) -> bool:
+    """No entry at all at `path` (os.lstat: a dangling symbolic link is there). One that
+    cannot even be looked at (no search permission on the way) is not absent: reading it
+    says why."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def load_datasets(data_dir: str | Path, names=SET_NAMES, required=()) -> dict[str, list[str]]:
-    """Read the set files present in DATA_DIR -> {stem: words}. Missing `required` ones raise."""
+    """Read the set files present in DATA_DIR -> {stem: words}.
+
+    A set file that is absent (no entry at all, not even a dangling symbolic link) is
+    skipped, unless it is `required`: FileNotFoundError `<path>: required set file is
+    missing`. One that is there but cannot be read - a directory, a dangling symbolic link,
+    a FIFO or device (never opened and waited on), no read permission - raises PathError
+    `cannot read <path>: <reason>`, required or not; bad content raises DatasetFileError.
+    """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise FileNotFoundError(
@@ -147,8 +168,9 @@ def load_datasets(data_dir: str | Path, names=SET_NAMES, required=()) -> dict[st
     out = {}
     for name in names:
         path = data_dir / f"{name}.txt"
-        if path.is_file():
-            out[name] = read_sequences(path)
-        elif name in required:
-            raise FileNotFoundError(f"{path}: required set file is missing")
+        if _absent(path):
+            if name in required:
+                raise FileNotFoundError(f"{path}: required set file is missing")
+            continue
+        out[name] = read_sequences(path)  # "cannot read" if there but unusable
     return out

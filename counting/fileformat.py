@@ -16,10 +16,12 @@ import stat
 from pathlib import Path
 
 from counting.dyck import DyckError, labels
+from counting.paths import open_regular
 
 
 class DatasetFileError(ValueError):
-    """A dataset file is missing or a line of it is malformed; names the file and line."""
+    """A dataset file is missing or a line of it is malformed; names the file and line.
+    (A file that is there but cannot be read raises counting.paths.PathError.)"""
 
 
 def _create_temp(path: Path) -> Path:
@@ -105,23 +107,36 @@ def read_sequences(path: str | os.PathLike, balanced: bool = True) -> list[str]:
     An optional first line `SEQ,LABELS` (any case) is a header and skipped; blank lines are
     skipped. With `balanced` (every set of the paper is) each word must end at depth 0.
     Raises DatasetFileError naming the file, and the 1-based line number where there is
-    one, for: a missing file, a file with no sequence, a line that is not ASCII text, a
-    malformed line, labels that disagree with the sequence, a word that is not balanced.
+    one, for: a missing file (no entry at all), a file with no sequence, a line that is not
+    ASCII text, a malformed line, labels that disagree with the sequence, a word that is
+    not balanced;
+    PathError `cannot read <path>: <reason>` (a ValueError too) for a file that is there but
+    cannot be read: a directory, a dangling symbolic link, a FIFO or device (never opened
+    and waited on), no read permission (`counting.paths.open_regular`).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DatasetFileError(f"{path}: no such dataset file")
+    try:
+        fh = open_regular(path)
+    except FileNotFoundError:
+        raise DatasetFileError(f"{path}: no such dataset file") from None
     seqs = []
-    with path.open("rb") as fh:
+    with fh:
         for lineno, raw in enumerate(fh, 1):
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
                 raw = raw[3:]
+            if lineno == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                raise DatasetFileError(f"{path}: a UTF-16 text file; save it as ASCII (or "
+                                       "UTF-8) text with lines 'SEQ,LABELS'")
             try:
                 line = raw.decode("ascii").rstrip("\r\n")
             except UnicodeDecodeError as err:
                 raise DatasetFileError(
                     f"{path}:{lineno}: not a text line (byte {raw[err.start]:#04x} at column "
                     f"{err.start + 1}); expected 'SEQ,LABELS'") from None
+            if any("\r" in field for field in line.split(",", 2)[:2]):  # the 3rd: anything
+                raise DatasetFileError(
+                    f"{path}:{lineno}: a carriage return (\\r) inside the line: lines must end "
+                    "with \\n or \\r\\n (old Mac line endings?)")
             if not line.strip():
                 continue
             parts = line.split(",", 2)

@@ -22,8 +22,10 @@ creating and removing an empty file, and missing directories are not created.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import stat
 from pathlib import Path
 
 ROLES = ("output_dirs", "output_files", "input_dirs", "input_files")
@@ -36,6 +38,81 @@ class PathError(ValueError):
 
 def _reason(err: OSError) -> str:
     return err.strerror or str(err)
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(mode: int) -> str:
+    """Why a file of `mode` (not a regular file) cannot be read as one."""
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    kind = next((name for test, name in _KINDS if test(mode)), None)
+    return f"not a regular file ({kind})" if kind else "not a regular file"
+
+
+def _open_reason(err: OSError) -> str:
+    """The short reason for an OSError from stat or open of a file to read."""
+    if isinstance(err, IsADirectoryError):
+        return "is a directory"
+    if err.errno == errno.ELOOP:
+        return "symbolic link loop"
+    return _reason(err)  # "Permission denied", as for every other path of the CLI
+
+
+def _nonblocking(path, flags):
+    """The opener of `open_regular`: never waits on a FIFO or device that slipped past the
+    stat check (O_NONBLOCK), and never makes a terminal the controlling one (O_NOCTTY)."""
+    return os.open(path, flags | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+
+
+def open_regular(path):
+    """Open `path` (a file a command reads, symbolic links followed) in binary mode.
+
+    Raises FileNotFoundError when there is no entry at all (not even a dangling symbolic
+    link: os.lstat), so a caller can treat an optional file as absent; PathError
+    `cannot read <path>: <reason>` when it is there but unusable: "is a directory",
+    "dangling symbolic link", "not a regular file (a FIFO)" / "(a character device)" /
+    "(a block device)" / "(a socket)", "symbolic link loop", "Permission denied" (the
+    system's words, as for every other path), or the system's reason.
+    The type is checked with os.stat before opening, the file is opened with O_NONBLOCK
+    and checked again with fstat: a FIFO or device is never waited on or read.
+    """
+    path = Path(path)
+
+    def refuse(why: str) -> PathError:
+        return PathError(f"cannot read {path}: {why}")
+
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        raise
+    except OSError as err:  # a directory on the way without search permission, ...
+        raise refuse(_open_reason(err)) from None
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise refuse("dangling symbolic link") from None
+    except OSError as err:
+        raise refuse(_open_reason(err)) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise refuse(_not_regular(st.st_mode))
+    try:
+        fh = open(path, "rb", opener=_nonblocking)
+    except FileNotFoundError:
+        raise refuse("removed while being opened") from None
+    except OSError as err:
+        raise refuse(_open_reason(err)) from None
+    try:
+        mode = os.fstat(fh.fileno()).st_mode
+        if not stat.S_ISREG(mode):  # replaced between the stat and the open
+            raise refuse(_not_regular(mode))
+        os.set_blocking(fh.fileno(), True)
+    except BaseException:
+        fh.close()
+        raise
+    return fh
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -94,17 +171,16 @@ def check_output_file(path) -> Path:
 
 
 def check_input_file(path) -> Path:
-    """A file the command reads."""
+    """A file the command reads: a readable regular file (`open_regular`; a FIFO or device
+    is refused without being opened)."""
     path = Path(path)
     if path.is_dir():
         raise PathError(f"cannot read {path}: it is a directory, not a file")
-    if not path.exists():
-        raise PathError(f"cannot read {path}: file not found")
     try:
-        with open(path, "rb"):
+        with open_regular(path):
             pass
-    except OSError as err:
-        raise PathError(f"cannot read {path}: {_reason(err)}") from None
+    except FileNotFoundError:
+        raise PathError(f"cannot read {path}: file not found") from None
     return path
 
 
@@ -112,9 +188,14 @@ def check_input_dir(path) -> Path:
     """A directory the command reads (a data directory)."""
     path = Path(path)
     if not path.exists():
+        if os.path.islink(path):
+            raise PathError(f"cannot read {path}: dangling symbolic link")
         raise PathError(f"cannot read {path}: no such data directory (make one with "
                         "`counting data`)")
     if not path.is_dir():
+        if not path.is_file():  # a FIFO, a device: said so, not opened
+            why = _not_regular(os.stat(path).st_mode).replace("regular file", "directory")
+            raise PathError(f"cannot read {path}: {why}")
         raise PathError(f"cannot read {path}: it is a file, not a directory")
     try:
         os.listdir(path)

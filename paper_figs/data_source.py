@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from counting.datasets import SET_NAMES, load_datasets, make_datasets
+from counting.paths import open_regular
 
 PROVENANCE = "provenance.json"  # written beside the set files by `counting data --from-authors`
 
@@ -74,6 +75,21 @@ def given_data(path) -> DataSource:
     them (from `counting data --from-authors`) is kept in the record."""
     path = Path(path)
     sets = load_datasets(path, SET_NAMES, required=SET_NAMES)
-    prov_path = path / PROVENANCE
-    provenance = json.loads(prov_path.read_text()) if prov_path.is_file() else None
-    return DataSource(sets, {"source": "given", "path": str(path), "provenance": provenance})
+    return DataSource(sets, {"source": "given", "path": str(path),
+                             "provenance": _provenance(path / PROVENANCE)})
+
+
+def _provenance(path: Path):
+    """The JSON of `path`, or None where there is no entry at all. One that is there but
+    cannot be read (a directory, a dangling link, a FIFO, ...) raises PathError `cannot read
+    <path>: <reason>`; one that is not JSON, ValueError naming it."""
+    try:
+        fh = open_regular(path)
+    except FileNotFoundError:
+        return None
+    with fh:
+        raw = fh.read()
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not a JSON provenance record ({err})") from None

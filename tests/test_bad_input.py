@@ -105,6 +105,36 @@ BAD_DATA = {
     "binary": (b"\x00\x9f\xff,1\n", r"\.txt:1: not a text line"),
     "no_labels": ("(())\n", r"\.txt:1: expected 'SEQ,LABELS'"),
 }
+# data directories where EVERY set file is there but is not a readable regular file (issue
+# 23): each is refused as `cannot read DIR/<set>.txt: <reason>`, never skipped, never called
+# missing, and a FIFO or device is never opened and waited on
+UNUSABLE = {
+    "a directory": r"cannot read .*/\w+\.txt: is a directory",
+    "a dangling symlink": r"cannot read .*/\w+\.txt: dangling symbolic link",
+    "a FIFO": r"cannot read .*/\w+\.txt: not a regular file \(a FIFO\)",
+    "a symlink to /dev/zero": r"cannot read .*/\w+\.txt: not a regular file \(a character device\)",
+    "no read permission": r"cannot read .*/\w+\.txt: Permission denied",
+}
+AS_ROOT = os.geteuid() == 0  # root reads a file without read permission: chmod is no test
+
+
+def _make_unusable(path: pathlib.Path, kind: str) -> None:
+    """Put at `path` a set file that is there but cannot be read, of UNUSABLE's `kind`."""
+    if kind == "a directory":
+        path.mkdir()
+    elif kind == "a dangling symlink":
+        path.symlink_to(path.with_name(f"nowhere-{path.name}"))
+    elif kind == "a FIFO":
+        os.mkfifo(path)
+    elif kind == "a symlink to /dev/zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "no read permission":
+        path.write_text("(()),1100\n")
+        path.chmod(0)
+    else:  # pragma: no cover
+        raise ValueError(kind)
+
+
 BAD_CKPT = {
     "missing": (None, r"cannot read .*: file not found"),
     "directory": ("dir", r"cannot read .*: it is a directory, not a file"),
@@ -112,6 +142,14 @@ BAD_CKPT = {
     "empty": (b"", r"not a readable checkpoint"),
     "foreign": ("foreign", r"not a counting-rnns/1 checkpoint"),
     "shapes": ("shapes", r"weights do not fit"),
+    # there but not a readable regular file: refused before it is opened (a FIFO is never
+    # waited on)
+    "fifo": ("fifo", r"cannot read .*ckpt_fifo\.pt: not a regular file \(a FIFO\)"),
+    "dangling_symlink": ("dangling", r"cannot read .*: dangling symbolic link"),
+    "nan_weights": ("nan", r"weights are not finite \(NaN or inf in rnn\.weight_ih_l0"),
+    "pickled_module": ("module", r"a pickled Python object \(torch\.save\(model\)\?\), not a "
+                       r"counting-rnns/1 checkpoint"),
+    "symlink_to_dev_zero": ("zero", r"cannot read .*: not a regular file \(a character device\)"),
 }
 
 
@@ -124,6 +162,7 @@ class Case:
     one_line: bool = True  # False: refused after work started (bars may precede the line)
     patch: str | None = None  # name of a simulated failure (see _simulate)
     subprocess: bool = False  # run `python -m counting.cli` instead (fresh interpreter)
+    skip: str | None = None  # a reason to skip the row (e.g. chmod is no test as root)
     env: dict = field(default_factory=dict)  # for a subprocess: {name: value, or None: unset}
 
 
@@ -135,6 +174,10 @@ def with_option(argv: list[str], opt: str, value: str) -> list[str]:
     else:
         argv += [opt, value]
     return argv
+
+
+def _slug(kind: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in kind)
 
 
 def _cases() -> list[Case]:
@@ -186,6 +229,10 @@ def _cases() -> list[Case]:
                      r"cannot read .*nowhere: no such data directory"),
                 Case(cmd, f"{opt} is a file", with_option(base, opt, "{file}"),
                      r"cannot read .*file\.txt: it is a file, not a directory"),
+                Case(cmd, f"{opt} is a FIFO", with_option(base, opt, "{fifo}"),
+                     r"cannot read .*a_fifo: not a directory \(a FIFO\)"),
+                Case(cmd, f"{opt} is a dangling symlink", with_option(base, opt, "{dangling}"),
+                     r"cannot read .*a_dangling_link: dangling symbolic link"),
             ]
             out.append(Case(cmd, "data unreadable", base,
                             r"cannot read .*data/\w+\.txt: Permission denied",
@@ -193,6 +240,13 @@ def _cases() -> list[Case]:
             for name, (_, expect) in BAD_DATA.items():
                 out.append(Case(cmd, f"data {name}", with_option(base, opt, f"{{bad_{name}}}"),
                                 expect))
+            for kind, expect in UNUSABLE.items():
+                skip = ("running as root, which reads a file without read permission (the "
+                        "simulated 'data unreadable' row and test_datasets cover the reason)"
+                        if kind == "no read permission" and AS_ROOT else None)
+                out.append(Case(cmd, f"set file: {kind}",
+                                with_option(base, opt, f"{{unusable_{_slug(kind)}}}"), expect,
+                                skip=skip))
         if cmd in CKPT_ARGS:
             for name, (_, expect) in BAD_CKPT.items():
                 argv = [f"{{ckpt_{name}}}" if a == CKPT_ARGS[cmd] else a for a in base]
@@ -217,6 +271,10 @@ EXTRA = [
          r"no set files"),
     Case("train", "--data without train.txt", with_option(BASE["train"], "--data", "{dir}"),
          r"train\.txt: required set file is missing"),
+    # the other sets fine, one optional set file there but unusable: refused, not skipped
+    *[Case(cmd, "only long.txt is a FIFO", with_option(BASE[cmd], "--data", "{partly_fifo}"),
+           r"cannot read .*partly_fifo/long\.txt: not a regular file \(a FIFO\)")
+      for cmd in ("eval", "train", "sweep")],
     Case("eval", "--json is the checkpoint", with_option(BASE["eval"], "--json", "{ckpt}"),
          r"cannot write .*model\.pt: it is also an input of this command"),
     Case("diagnose", "--json is the checkpoint",
@@ -270,6 +328,9 @@ def world(tmp_path_factory):
     places = {"data": data, "ckpt": ckpt, "file": base / "file.txt", "dir": base / "adir",
               "ckpt_gru": base / "gru.pt"}
     places["file"].write_text("a regular file\n")
+    places["fifo"], places["dangling"] = base / "a_fifo", base / "a_dangling_link"
+    os.mkfifo(places["fifo"])
+    places["dangling"].symlink_to(base / "nowhere")
     places["dir"].mkdir()
     for name, (content, _) in BAD_DATA.items():
         d = base / f"bad_{name}"
@@ -278,10 +339,35 @@ def world(tmp_path_factory):
             p = d / f"{stem}.txt"
             p.write_bytes(content) if isinstance(content, bytes) else p.write_text(content)
         places[f"bad_{name}"] = d
+    places["partly_fifo"] = base / "partly_fifo"
+    shutil.copytree(data, places["partly_fifo"])
+    (places["partly_fifo"] / "long.txt").unlink()
+    os.mkfifo(places["partly_fifo"] / "long.txt")
+    for kind in UNUSABLE:
+        d = base / f"unusable_{_slug(kind)}"
+        d.mkdir()
+        for stem in ("train", "validation", "long", "very_long", "zigzag"):
+            _make_unusable(d / f"{stem}.txt", kind)
+        places[f"unusable_{_slug(kind)}"] = d
     for name, (content, _) in BAD_CKPT.items():
         p = base / f"ckpt_{name}.pt"
         if content == "dir":
             p.mkdir()
+        elif content == "fifo":
+            os.mkfifo(p)
+        elif content == "dangling":
+            p.symlink_to(base / "no-such-checkpoint.pt")
+        elif content == "zero":
+            p.symlink_to("/dev/zero")
+        elif content == "nan":
+            payload = torch.load(ckpt, weights_only=True)
+            payload["state_dict"] = {k: torch.full_like(v, float("nan"))
+                                     for k, v in payload["state_dict"].items()}
+            torch.save(payload, p)
+        elif content == "module":
+            from counting.checkpoint import load_checkpoint
+
+            torch.save(load_checkpoint(ckpt)[0], p)  # the whole module pickled
         elif content == "foreign":
             torch.save({"weights": torch.zeros(3)}, p)
         elif content == "shapes":
@@ -295,14 +381,27 @@ def world(tmp_path_factory):
 
 
 def _snapshot(*roots) -> dict:
-    """{path: (sha256 of the bytes, mode)} of every file under the roots."""
+    """{path: (sha256 of the bytes, mode)} of every file under the roots; a symbolic link is
+    recorded by its target, a FIFO or device by its mode only (never opened), a file that
+    cannot be read by its mode only."""
+    import stat
+
     snap = {}
     for root in roots:
         for dirpath, _, files in os.walk(root):
             for f in files:
                 p = os.path.join(dirpath, f)
-                with open(p, "rb") as fh:
-                    snap[p] = (hashlib.sha256(fh.read()).hexdigest(), os.stat(p).st_mode)
+                st = os.lstat(p)
+                if stat.S_ISLNK(st.st_mode):
+                    snap[p] = (os.readlink(p), st.st_mode)
+                elif not stat.S_ISREG(st.st_mode):
+                    snap[p] = (None, st.st_mode)
+                else:
+                    try:
+                        with open(p, "rb") as fh:
+                            snap[p] = (hashlib.sha256(fh.read()).hexdigest(), st.st_mode)
+                    except PermissionError:
+                        snap[p] = (None, st.st_mode)
     return snap
 
 
@@ -416,6 +515,8 @@ def check_refused(case: Case, code: int, err: str, before: dict, roots) -> None:
 
 def _param(case: Case):  # a fresh interpreter costs seconds: such rows are slow tests
     marks = [pytest.mark.slow] if case.subprocess else []
+    if case.skip:
+        marks.append(pytest.mark.skip(reason=case.skip))
     return pytest.param(case, id=f"{case.command}: {case.id}", marks=marks)
 
 
@@ -458,6 +559,7 @@ def test_the_table_covers_every_command_and_class():
                      ("is a directory", "under a file", "no permission", "read-only fs")}
         if cmd in DATA_ARGS:
             want |= {(cmd, f"data {k}") for k in BAD_DATA}
+            want |= {(cmd, f"set file: {k}") for k in UNUSABLE}
         if cmd in CKPT_ARGS:
             want |= {(cmd, f"checkpoint {k}") for k in BAD_CKPT}
         assert want <= ids, want - ids

@@ -47,3 +47,32 @@ def test_an_empty_or_missing_set_is_refused(sets, tmp_path):
     write_datasets(tmp_path, {k: v for k, v in sets.items() if k != "long"})
     with pytest.raises(FileNotFoundError, match="long.txt: required set file is missing"):
         given_data(tmp_path)
+
+
+def test_provenance_there_but_unusable_or_not_json_is_refused(sets, tmp_path):
+    import os
+
+    write_datasets(tmp_path, sets)
+    prov = tmp_path / "provenance.json"
+    os.mkfifo(prov)  # never opened and waited on
+    with pytest.raises(ValueError, match=r"cannot read .*provenance\.json: not a regular file "
+                       r"\(a FIFO\)$"):
+        given_data(tmp_path)
+    prov.unlink()
+    prov.mkdir()
+    with pytest.raises(ValueError, match=r"cannot read .*provenance\.json: is a directory$"):
+        given_data(tmp_path)
+    prov.rmdir()
+    prov.write_text("{not json")
+    with pytest.raises(ValueError, match=r"provenance\.json: not a JSON provenance record"):
+        given_data(tmp_path)
+    prov.write_bytes(b'\xef\xbb\xbf{"repository": "x/y"}\r\n')  # a byte-order mark, CRLF
+    assert given_data(tmp_path).origin["provenance"] == {"repository": "x/y"}
+
+
+def test_a_set_file_there_but_unusable_is_cannot_read_not_missing(sets, tmp_path):
+    write_datasets(tmp_path, sets)
+    (tmp_path / "long.txt").unlink()
+    (tmp_path / "long.txt").symlink_to(tmp_path / "gone.txt")
+    with pytest.raises(ValueError, match=r"cannot read .*long\.txt: dangling symbolic link$"):
+        given_data(tmp_path)

@@ -1,3 +1,6 @@
+import errno
+import os
+
 import pytest
 
 from counting.datasets import PROFILES, load_datasets, make_datasets, write_datasets
@@ -63,6 +66,72 @@ def test_write_and_load_round_trip(tmp_path, smoke):
         load_datasets(tmp_path, ("train", "nope"), required=("nope",))
     with pytest.raises(FileNotFoundError, match="no such data directory"):
         load_datasets(tmp_path / "missing")
+
+
+UNUSABLE = {  # issue 23: there, but not a readable regular file
+    "directory": (lambda p: p.mkdir(), "is a directory"),
+    "dangling": (lambda p: p.symlink_to(p.with_name("nowhere")), "dangling symbolic link"),
+    "fifo": (lambda p: os.mkfifo(p), r"not a regular file \(a FIFO\)"),
+    "dev_zero": (lambda p: p.symlink_to("/dev/zero"), r"not a regular file \(a character device\)"),
+}
+
+
+@pytest.mark.parametrize("required", [(), ("train",)], ids=["optional", "required"])
+@pytest.mark.parametrize("kind", UNUSABLE)
+def test_a_set_file_there_but_unusable_is_refused_never_skipped(tmp_path, smoke, kind,
+                                                                 required):
+    write_datasets(tmp_path, smoke)
+    path = tmp_path / "train.txt"
+    path.unlink()
+    make, reason = UNUSABLE[kind]
+    make(path)
+    with pytest.raises(ValueError, match=rf"^cannot read .*train\.txt: {reason}$"):
+        load_datasets(tmp_path, required=required)
+    # a command that does not read the set is not bothered by it
+    assert load_datasets(tmp_path, ("validation", "zigzag")) == {
+        k: smoke[k] for k in ("validation", "zigzag")}
+
+
+def test_an_absent_set_file_is_skipped_or_missing(tmp_path, smoke):
+    write_datasets(tmp_path, {k: v for k, v in smoke.items() if k != "long"})
+    assert "long" not in load_datasets(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"long\.txt: required set file is missing$"):
+        load_datasets(tmp_path, required=("long",))
+
+
+def test_an_unreadable_set_file_is_refused_with_the_reason(tmp_path, smoke, monkeypatch):
+    """No read permission (simulated: root, as in this test's CI, reads any file), and no
+    permission to look the file up at all: `cannot read`, not skipped, not missing."""
+    import builtins
+
+    write_datasets(tmp_path, smoke)
+    path = tmp_path / "validation.txt"
+    real_open, real_lstat = builtins.open, os.lstat
+
+    def deny(p):
+        return PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(p))
+
+    def fake_open(file, *a, **k):
+        if os.fspath(file) == str(path):
+            raise deny(file)
+        return real_open(file, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    with pytest.raises(ValueError, match=r"validation\.txt: Permission denied$"):
+        load_datasets(tmp_path)
+    monkeypatch.setattr(builtins, "open", real_open)
+    monkeypatch.setattr(os, "lstat", lambda p, *a, **k: (_ for _ in ()).throw(deny(p)) if
+                        os.fspath(p) == str(path) else real_lstat(p, *a, **k))
+    with pytest.raises(ValueError, match=r"validation\.txt: Permission denied$"):
+        load_datasets(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file without read permission")
+def test_no_read_permission_for_real(tmp_path, smoke):
+    write_datasets(tmp_path, smoke)
+    (tmp_path / "train.txt").chmod(0)
+    with pytest.raises(ValueError, match=r"train\.txt: Permission denied$"):
+        load_datasets(tmp_path)
 
 
 @pytest.mark.slow

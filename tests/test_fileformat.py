@@ -1,4 +1,6 @@
+import errno
 import os
+import re
 
 import numpy as np
 import pytest
@@ -7,6 +9,7 @@ from hypothesis import strategies as st
 
 from counting.fileformat import DatasetFileError, atomic_path, read_sequences, write_sequences
 from counting.generators import uniform_word
+from counting.paths import PathError, open_regular
 
 words = st.builds(
     lambda seed, half: uniform_word(np.random.default_rng(seed), 2 * half),
@@ -146,3 +149,118 @@ def test_a_failed_write_names_the_target_and_leaves_no_temp_file(tmp_path, monke
         write_text_atomic(path, "new")
     assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
     assert os.listdir(tmp_path) == ["x.txt"] and path.read_text() == "old"
+
+
+# ---- a set file that is there but cannot be read (issue 23) --------------------------------
+
+UNUSABLE = {  # how to make it -> the reason after `cannot read <path>: `
+    "directory": (lambda p: p.mkdir(), "is a directory"),
+    "dangling": (lambda p: p.symlink_to(p.with_name("nowhere")), "dangling symbolic link"),
+    "fifo": (lambda p: os.mkfifo(p), r"not a regular file \(a FIFO\)"),
+    "dev_zero": (lambda p: p.symlink_to("/dev/zero"), r"not a regular file \(a character device\)"),
+    "dev_null": (lambda p: p.symlink_to("/dev/null"), r"not a regular file \(a character device\)"),
+    "link_to_directory": (lambda p: p.symlink_to(p.parent), "is a directory"),
+    "loop": (lambda p: p.symlink_to(p), "symbolic link loop"),
+}
+
+
+@pytest.mark.parametrize("kind", UNUSABLE)
+def test_a_file_there_but_unusable_is_cannot_read_with_its_reason(tmp_path, kind):
+    make, reason = UNUSABLE[kind]
+    path = tmp_path / "train.txt"
+    make(path)
+    with pytest.raises(ValueError, match=rf"^cannot read {re.escape(str(path))}: {reason}$"):
+        read_sequences(path)
+
+
+def test_a_socket_is_not_a_regular_file(tmp_path):
+    import socket
+
+    path = tmp_path / "s.txt"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        with pytest.raises(PathError, match=r"s\.txt: not a regular file \(a socket\)$"):
+            read_sequences(path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file without read permission")
+def test_no_read_permission_for_real(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text("(),10\n")
+    path.chmod(0)
+    with pytest.raises(PathError, match=r"train\.txt: Permission denied$"):
+        read_sequences(path)
+
+
+def test_no_read_permission_simulated(tmp_path, monkeypatch):
+    """As root chmod cannot make a file unreadable: open() raising PermissionError (what a
+    user without read permission gets) gives the same one reason."""
+    import builtins
+
+    path = tmp_path / "train.txt"
+    path.write_text("(),10\n")
+    real_open = builtins.open
+
+    def no_permission(file, *a, **k):
+        if os.fspath(file) == str(path):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+        return real_open(file, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", no_permission)
+    want = rf"^cannot read {re.escape(str(path))}: Permission denied$"
+    with pytest.raises(PathError, match=want):
+        read_sequences(path)
+
+
+def test_no_search_permission_on_the_way_is_cannot_read(tmp_path, monkeypatch):
+    path = tmp_path / "train.txt"
+    real_lstat = os.lstat
+
+    def refuse(p, *a, **k):
+        if os.fspath(p) == str(path):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(p))
+        return real_lstat(p, *a, **k)
+
+    monkeypatch.setattr(os, "lstat", refuse)
+    with pytest.raises(PathError, match=r"train\.txt: Permission denied$"):
+        read_sequences(path)
+
+
+def test_a_fifo_swapped_in_after_the_stat_is_refused_without_waiting(tmp_path, monkeypatch):
+    """The race: os.stat saw a regular file, then a FIFO took its place. The open must not
+    wait for a writer (O_NONBLOCK) and fstat must refuse it."""
+    regular, fifo = tmp_path / "regular.txt", tmp_path / "train.txt"
+    regular.write_text("(),10\n")
+    os.mkfifo(fifo)
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda p, *a, **k: real_stat(
+        regular if os.fspath(p) == str(fifo) else p, *a, **k))
+    with pytest.raises(PathError, match=r"train\.txt: not a regular file \(a FIFO\)$"):
+        read_sequences(fifo)  # would hang forever on a blocking open
+
+
+def test_open_regular_says_absent_only_for_no_entry_at_all(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        open_regular(tmp_path / "nope.txt")
+    (tmp_path / "ok.txt").write_text("x")
+    with open_regular(tmp_path / "ok.txt") as fh:
+        assert fh.read() == b"x"
+        assert os.get_blocking(fh.fileno())
+
+
+def test_crlf_and_byte_order_mark_are_read(tmp_path):
+    path = tmp_path / "crlf.txt"
+    path.write_bytes(b"\xef\xbb\xbfSEQ,LABELS\r\n(()),1110\r\n\r\n(),10\r\n")
+    assert read_sequences(path) == ["(())", "()"]
+
+
+def test_old_mac_line_endings_and_utf16_say_so(tmp_path):
+    path = tmp_path / "cr.txt"
+    path.write_bytes(b"(()),1110\r(),10\r")
+    with pytest.raises(DatasetFileError, match=r"cr\.txt:1: a carriage return \(\\r\) inside"):
+        read_sequences(path)
+    path.write_bytes("(()),1110\n".encode("utf-16"))
+    with pytest.raises(DatasetFileError, match=r"cr\.txt: a UTF-16 text file"):
+        read_sequences(path)
+    path.write_bytes(b"(()),1110,a\rthird field\r\n")  # the authors' third field: anything
+    assert read_sequences(path) == ["(())"]

@@ -40,7 +40,7 @@ def run(args) -> int:
     if not sets:
         raise FileNotFoundError(f"{args.data}: no set files ({', '.join(SET_NAMES)}) found")
     if any(len(s) > LONG_WORD for seqs in sets.values() for s in seqs):
-        from counting.firstrun import warm_cells
+        from counting.jit.warmup import warm_cells
 
         warm_cells()  # long words run in counting.unrolled's kernels
     results = {}
