@@ -111,7 +111,8 @@ def _git_commit(clone: Path, files: list[str]) -> tuple[str | None, list[str] | 
 
 def authors_split(clone) -> tuple[dict[str, list[str]], dict]:
     """The five sets {name: words} of the paper's split from the clone at `clone`, and a
-    provenance record (repository, commit, files with their sha256, line ranges, counts).
+    provenance record (repository, commit, files with their sha256, line ranges, counts;
+    not the clone's local path).
 
     The very-long set keeps each word once (first occurrence); the other sets are the lines
     as they are. A missing file raises FileNotFoundError naming it; a file too short for
@@ -133,9 +134,8 @@ def authors_split(clone) -> tuple[dict[str, list[str]], dict]:
         parts[name] = {"words": len(words), "from": records}
     files = sorted({p.file for ps in SPLIT.values() for p in ps})
     commit, modified = _git_commit(clone, files)
-    provenance = {
+    provenance = {  # what identifies the data, not where the clone sat
         "repository": REPOSITORY,
-        "clone": str(clone),
         "commit": commit,
         "modified_files": modified,
         "written_by": "counting data --from-authors",

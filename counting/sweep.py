@@ -1,6 +1,6 @@
 """Paper-protocol sweeps: many runs per cell, each with its own init seed; resumable.
 
-    run_sweep(data, out_dir, cells=("lstm", "relu", "gru"), runs=(10, 30, 10), epochs=30,
+    run_sweep(data, out_dir, cells=CELLS, runs=(10, 30, 10), epochs=30,
               seed=0, jobs=None, progress=True, executor=None, **train_options) -> summary rows
 
 Layout of OUT_DIR:
@@ -37,7 +37,7 @@ import csv
 import hashlib
 import io
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +48,13 @@ from counting.executors import LocalExecutor, RunBatch
 from counting.fileformat import write_json_atomic, write_text_atomic
 from counting.models import CELLS
 from counting.training import (
+    CHECKPOINT_EPOCHS,
     EVAL_SETS,
     OPTION_FIELDS,
+    PROTOCOL_FIELDS,
     ReferenceBackend,
     TrainConfig,
+    config_record,
     run_training,
 )
 
@@ -59,7 +62,12 @@ FORMAT = "counting-rnns-sweep/1"
 CELL_INDEX = {"lstm": 0, "relu": 1, "gru": 2}
 ROW_KEYS = ("run", "cell", "seed", "best_epoch", "best_validation_loss", "diverged",
             "diverged_at_epoch", "epochs_done", "dir") + OPTION_FIELDS
-TRAIN_OPTIONS = ("lr", "loss", "dtype", "hidden_size") + OPTION_FIELDS
+TRAIN_OPTIONS = ("lr", "loss", "dtype", "hidden_size") + OPTION_FIELDS + (
+    "checkpoint_epochs",) + PROTOCOL_FIELDS
+# Columns after ROW_KEYS when a sweep runs under another protocol than the paper's (issue 22):
+# the protocol's switches and, under selection "authors", the true mean validation loss of the
+# best epoch (best_validation_loss is then the authors' logged loss that selected it).
+PROTOCOL_KEYS = PROTOCOL_FIELDS + ("checkpoint_epochs", "best_validation_loss_mean")
 
 
 def run_seed(sweep_seed: int, cell: str, run: int) -> int:
@@ -117,20 +125,36 @@ def _row(cell: str, run: int, config: TrainConfig, history: dict, directory: Pat
         "epochs_done": len(history["epochs"]),
         "dir": str(directory),
         **{k: getattr(config, k) for k in OPTION_FIELDS},
+        **_protocol_columns(config, history),
+    }
+
+
+def _protocol_columns(config: TrainConfig, history: dict) -> dict:
+    """PROTOCOL_KEYS of a run under another protocol than the paper's, else {} (the rows and
+    files of a paper-protocol sweep stay what they always were)."""
+    if (config_record(config).keys() == config_record(TrainConfig()).keys()
+            and config.checkpoint_epochs == CHECKPOINT_EPOCHS):
+        return {}
+    return {
+        **{k: getattr(config, k) for k in PROTOCOL_FIELDS},
+        "checkpoint_epochs": ",".join(str(e) for e in config.checkpoint_epochs),
+        "best_validation_loss_mean": history.get("best_validation_loss_mean",
+                                                 history["best_validation_loss"]),
     }
 
 
 def _write_summary(out_dir: Path, rows: list[dict]) -> None:
     write_json_atomic(out_dir / "summary.json", rows)
+    keys = ROW_KEYS + (PROTOCOL_KEYS if any("selection" in r for r in rows) else ())
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=ROW_KEYS, lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if r[k] is None else r[k]) for k in ROW_KEYS})
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in keys})
     write_text_atomic(out_dir / "summary.csv", buf.getvalue())
 
 
-def run_sweep(data, out_dir, cells=("lstm", "relu", "gru"), runs=(10, 30, 10), epochs=30,
+def run_sweep(data, out_dir, cells=CELLS, runs=(10, 30, 10), epochs=30,
               seed=0, jobs=None, progress=True, executor=None, **train_options) -> list[dict]:
     """Train `runs[i]` runs of `cells[i]` for `epochs` epochs each; -> summary rows.
 
@@ -169,7 +193,7 @@ class SweepPlan:
     batch: RunBatch
 
 
-def plan_sweep(data, out_dir, cells=("lstm", "relu", "gru"), runs=(10, 30, 10), epochs=30,
+def plan_sweep(data, out_dir, cells=CELLS, runs=(10, 30, 10), epochs=30,
                seed=0, jobs=None, **train_options) -> SweepPlan:
     """Check the arguments (those of `run_sweep`), record the sweep's manifest (or check it
     against the one in `out_dir`) -> the plan, with the engine's runs as one RunBatch."""
@@ -198,8 +222,8 @@ def plan_sweep(data, out_dir, cells=("lstm", "relu", "gru"), runs=(10, 30, 10), 
             configs[cell, r] = TrainConfig(cell=cell, epochs=epochs, seed=run_seed(seed, cell, r),
                                            **train_options)
     # the resolved options per cell (so that defaults given or omitted compare equal)
-    options = {c: {k: v for k, v in asdict(TrainConfig(cell=c, epochs=epochs,
-                                                       **train_options)).items()
+    options = {c: {k: v for k, v in config_record(TrainConfig(cell=c, epochs=epochs,
+                                                              **train_options)).items()
                    if k != "seed"} for c in cells}
     manifest = {
         "format": FORMAT, "cells": list(cells), "runs": list(runs), "epochs": epochs,

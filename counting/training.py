@@ -23,6 +23,18 @@ Training options (TrainConfig fields; defaults = the protocol above, bit for bit
   clipping, before the moments).
 Recorded losses (train_loss_online and the evaluations) are always the data loss, without
 the penalties: train_loss_online is the mean over the epoch's words of each word's loss.
+
+The authors' protocol (issue 22; TrainConfig fields, recorded in history.json's config only
+when not the defaults, so a paper-protocol run writes exactly what it always wrote):
+- selection "authors": each epoch also records `validation_loss_logged`, the loss of the
+  last word of that epoch's seeded shuffle of the validation set divided by the number of
+  words (what the authors' code logged); best.pt is the epoch with the lowest logged loss
+  among epochs 1-20 (`BestTracker`); the history's best_validation_loss is that logged
+  loss and best_validation_loss_mean the epoch's true mean.
+- sessions "authors": LSTM and GRU train in the authors' two sessions, 20 epochs then 10
+  more with the shuffle streams restarting (epoch 21 repeats epoch 1's order); weights and
+  Adam state carry on, as their reload of both did (`EpochStreams`). ReLU: one session.
+- checkpoint_epochs = STAGE_EPOCHS["authors"] (1, 6, 11, 16, 21, 26): their stage models.
 A run stops after the first Adam step whose batch has a non-finite loss.
 
 A backend implements `train_epoch(order) -> mean online loss`, `evaluate(seqs) -> metrics
@@ -53,6 +65,19 @@ DEFAULT_LR = {"lstm": 0.01, "relu": 0.01, "gru": 0.001}
 CHECKPOINT_EPOCHS = (1, 5, 10, 15, 20, 25)
 EVAL_SETS = ("train", "validation", "long")
 
+# The authors' training protocol as switches (issue 22; docs/DEVIATIONS.md rows 1-3, 5, 7).
+SELECTIONS = ("mean", "authors")  # selection rule for the best epoch
+SESSIONS = ("one", "authors")  # one session, or the authors' 20 + 10 (LSTM and GRU)
+STAGE_EPOCHS = {"paper": CHECKPOINT_EPOCHS, "authors": (1, 6, 11, 16, 21, 26)}
+PROTOCOLS = {
+    "paper": {"selection": "mean", "sessions": "one", "stage_epochs": "paper"},
+    "authors": {"selection": "authors", "sessions": "authors", "stage_epochs": "authors"},
+}
+PROTOCOL_FIELDS = ("selection", "sessions")  # TrainConfig fields; recorded when not default
+AUTHORS_SELECTION_EPOCHS = 20  # selection authors: best = min logged loss over epochs 1-20
+AUTHORS_SESSION_EPOCHS = 20  # sessions authors: the shuffle stream restarts after epoch 20
+SESSION_CELLS = ("lstm", "gru")  # the cells the authors trained in two sessions
+
 
 @dataclass
 class TrainConfig:
@@ -72,6 +97,9 @@ class TrainConfig:
     batch_size: int = 1  # words per Adam step
     weight_decay: float = 0.0  # torch Adam's weight_decay (L2)
     l1: float = 0.0  # L1 penalty coefficient, added to the optimised loss
+    # The authors' protocol (issue 22); the defaults are ours. See `EpochStreams`.
+    selection: str = "mean"  # "mean" | "authors": which validation loss picks best.pt
+    sessions: str = "one"  # "one" | "authors": LSTM/GRU shuffle stream restarts at epoch 21
 
     def __post_init__(self):
         if self.lr is None:
@@ -82,6 +110,12 @@ class TrainConfig:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         resolve_dtype(self.dtype)
         self.checkpoint_epochs = tuple(self.checkpoint_epochs)
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"--selection must be one of {', '.join(SELECTIONS)}, "
+                             f"got {self.selection!r}")
+        if self.sessions not in SESSIONS:
+            raise ValueError(f"--sessions must be one of {', '.join(SESSIONS)}, "
+                             f"got {self.sessions!r}")
         self._check_options()
 
     def _check_options(self) -> None:
@@ -124,6 +158,124 @@ def non_default_options(values, fields=OPTION_FIELDS) -> list[str]:
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+def config_record(config: TrainConfig) -> dict:
+    """asdict(config) as history.json and checkpoints record it: the protocol fields
+    (PROTOCOL_FIELDS) only when they differ from the defaults, so that a run under the
+    paper protocol writes exactly what it wrote before they existed."""
+    record = asdict(config)
+    default = TrainConfig()
+    for k in PROTOCOL_FIELDS:
+        if record[k] == getattr(default, k):
+            del record[k]
+    return record
+
+
+def protocol_values(protocol: str | None, selection: str | None = None,
+                    sessions: str | None = None, stage_epochs: str | None = None) -> dict:
+    """The three switches resolved: each given one as given, the others from `protocol`
+    (None: "paper") -> {"selection", "sessions", "stage_epochs"} (the last a name of
+    STAGE_EPOCHS)."""
+    base = PROTOCOLS[protocol or "paper"]
+    given = {"selection": selection, "sessions": sessions, "stage_epochs": stage_epochs}
+    return {k: (v if v is not None else base[k]) for k, v in given.items()}
+
+
+def protocol_name(values: dict) -> str:
+    """"paper", "authors", or "mixed" for resolved switches (`protocol_values`)."""
+    for name, p in PROTOCOLS.items():
+        if all(values.get(k) == v for k, v in p.items()):
+            return name
+    return "mixed"
+
+
+def session_epochs(config: TrainConfig) -> int | None:
+    """Epochs per training session: AUTHORS_SESSION_EPOCHS for an LSTM or GRU under
+    sessions "authors", else None (one session)."""
+    if config.sessions == "authors" and config.cell in SESSION_CELLS:
+        return AUTHORS_SESSION_EPOCHS
+    return None
+
+
+def selection_epochs(config: TrainConfig) -> int | None:
+    """The last epoch eligible as best: AUTHORS_SELECTION_EPOCHS under selection "authors",
+    else None (every epoch)."""
+    return AUTHORS_SELECTION_EPOCHS if config.selection == "authors" else None
+
+
+class EpochStreams:
+    """The per-epoch random draws of a run, epoch after epoch (`next()`).
+
+    - The training order: numpy PCG64 seeded with (seed, 1), one permutation per epoch -
+      exactly `shuffle_orders`. Under sessions "authors" (LSTM, GRU) the stream is re-seeded
+      at the start of every session of AUTHORS_SESSION_EPOCHS epochs, so epoch 21 repeats
+      epoch 1's order, 22 epoch 2's, ..., as the authors' second session (re-seeded, their
+      DataLoader's shuffle restarting) did. The weights and the Adam state (moments and step
+      count) carry on, as theirs did (they reload both from the epoch-20 checkpoint).
+    - Under selection "authors", the validation word whose loss is logged: the last index of
+      a permutation of the validation set drawn from PCG64 seeded with (seed, 2) (restarting
+      with the sessions too) - the last word of that epoch's seeded shuffle.
+    """
+
+    def __init__(self, config: TrainConfig, n_train: int, n_validation: int):
+        self.config, self.n, self.n_val = config, int(n_train), int(n_validation)
+        self.session = session_epochs(config)
+        self.epoch = 0
+        self._restart()
+
+    def _restart(self) -> None:
+        self.train_rng = np.random.default_rng([self.config.seed, 1])
+        self.val_rng = np.random.default_rng([self.config.seed, 2])
+
+    def next(self) -> tuple[np.ndarray, int | None]:
+        """-> (the next epoch's training order (int64), the logged validation word's index
+        or None under selection "mean")."""
+        if self.session and self.epoch and self.epoch % self.session == 0:
+            self._restart()
+        self.epoch += 1
+        order = self.train_rng.permutation(self.n) if self.n else np.zeros(0, np.int64)
+        last = None
+        if self.config.selection == "authors" and self.n_val:
+            last = int(self.val_rng.permutation(self.n_val)[-1])
+        return order, last
+
+
+def logged_loss(word_loss: float, n_validation: int) -> float:
+    """The authors' logged validation loss: one word's mean loss / the set's size."""
+    return float(word_loss) / n_validation
+
+
+class BestTracker:
+    """The best epoch under a run's selection rule (the driver's bookkeeping, shared by
+    `run_training` and the engine's `train_runs`). Under "mean": the lowest true mean
+    validation loss over all epochs. Under "authors": the lowest logged loss
+    (`logged_loss`) over epochs 1-AUTHORS_SELECTION_EPOCHS; the history then also records
+    the true mean of that epoch as "best_validation_loss_mean". The first minimum wins."""
+
+    def __init__(self, config: TrainConfig, history: dict):
+        self.last = selection_epochs(config)
+        self.authors = config.selection == "authors"
+        self.history = history
+        self.best = math.inf
+        if self.authors:
+            history["selection"] = "authors"
+            history["best_validation_loss_mean"] = None
+
+    def update(self, record: dict) -> bool:
+        """After a finite epoch's record: -> True when it is the new best (history updated)."""
+        epoch = record["epoch"]
+        if self.last is not None and epoch > self.last:
+            return False
+        value = record["validation_loss_logged"] if self.authors else record["validation_loss"]
+        if not value < self.best:
+            return False
+        self.best = value
+        self.history["best_epoch"] = epoch
+        self.history["best_validation_loss"] = value
+        if self.authors:
+            self.history["best_validation_loss_mean"] = record["validation_loss"]
+        return True
 
 
 def shuffle_orders(seed: int, n: int, epochs: int) -> np.ndarray:
@@ -214,10 +366,10 @@ def run_training(
     backend_factory = backend_factory or ReferenceBackend
     model = initial_model(config)
     backend = backend_factory(model, sets["train"], config)
-    orders = shuffle_orders(config.seed, len(sets["train"]), config.epochs)
+    streams = EpochStreams(config, len(sets["train"]), len(sets["validation"]))
     out_dir = Path(out_dir) if out_dir is not None else None
     history = {
-        "config": asdict(config),
+        "config": config_record(config),
         "backend": backend.name,
         "meta": dict(meta or {}),
         "epochs": [],
@@ -226,14 +378,15 @@ def run_training(
         "diverged": False,
         "diverged_at_epoch": None,
     }
-    ckpt_meta = {"config": asdict(config), **dict(meta or {})}
-    best_loss = math.inf
+    ckpt_meta = {"config": config_record(config), **dict(meta or {})}
+    best = BestTracker(config, history)
     bar = tqdm(
         range(1, config.epochs + 1), desc=f"train {config.cell}", unit="epoch", disable=not progress
     )
     for epoch in bar:
+        order, logged = streams.next()
         t0 = time.perf_counter()
-        online = backend.train_epoch(orders[epoch - 1])
+        online = backend.train_epoch(order)
         seconds = time.perf_counter() - t0
         record = {"epoch": epoch, "train_loss_online": online, "seconds": seconds}
         if _finite(online):
@@ -242,6 +395,9 @@ def run_training(
                     m = backend.evaluate(sets[name])
                     record[f"{name}_loss"] = m["loss"]
                     record[f"{name}_accuracy"] = m["accuracy"]
+            if logged is not None:
+                word = backend.evaluate([sets["validation"][logged]])["loss"]
+                record["validation_loss_logged"] = logged_loss(word, len(sets["validation"]))
         history["epochs"].append(record)
         val = record.get("validation_loss")
         if not (_finite(online) and _finite(val)):
@@ -256,10 +412,7 @@ def run_training(
                 out_dir / "checkpoints" / f"epoch_{epoch:02d}.pt",
                 {**ckpt_meta, "epoch": epoch},
             )
-        if val < best_loss:
-            best_loss = val
-            history["best_epoch"] = epoch
-            history["best_validation_loss"] = val
+        if best.update(record):
             if out_dir is not None:
                 save_checkpoint(
                     backend.to_model(), out_dir / "best.pt", {**ckpt_meta, "epoch": epoch}

@@ -40,12 +40,22 @@ def register(sub) -> None:
     p.add_argument("--hidden-size", type=int_in(1, MAX_HIDDEN), default=1,
                    help=f"hidden units of every model, 1 to {MAX_HIDDEN} (default 1, the "
                    "paper's); the report compares with the paper's single-cell numbers")
+    from counting.commands.train import add_protocol_options
+
+    add_protocol_options(p)
     declare_paths(p, output_dirs=("out",), input_dirs=("data",))
     p.set_defaults(func=run)
 
 
+def protocol_arg(args) -> dict:
+    """The protocol switches of parsed `args` resolved (`counting.training.protocol_values`)."""
+    from counting.training import protocol_values
+
+    return protocol_values(args.protocol, args.selection, args.sessions, args.stage_epochs)
+
+
 def run(args) -> int:
-    from counting.firstrun import warm_cells, warm_engine
+    from counting.jit.warmup import warm_cells, warm_engine
     from paper_figs.reproduce import reproduce
 
     data = getattr(args, "data", None)
@@ -53,12 +63,14 @@ def run(args) -> int:
         from paper_figs.data_source import given_data
 
         data = given_data(data)  # read and checked before any long work
-    warm_engine("sweep")  # compile before any bar starts, so that their ETAs are honest
+    # compile before any bar starts, so that their ETAs are honest (the kernels of the size
+    # the sweep trains: hidden size 1, or the H > 1 ones)
+    warm_engine("sweep", hidden_size=args.hidden_size)
     warm_cells()  # the probes' traces classify the failures on the zigzag set
     from probes.worstcase.warmup import warm_verify
 
     warm_verify()  # the worst case of every kept and stage model
     for path in reproduce(args.out, args.profile, args.seed, args.jobs, data=data,
-                          hidden_size=args.hidden_size):
+                          hidden_size=args.hidden_size, protocol=protocol_arg(args)):
         print(f"wrote {path}")
     return 0

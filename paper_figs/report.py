@@ -24,20 +24,22 @@ from pathlib import Path
 import numpy as np
 
 from counting.fileformat import write_text_atomic
-from paper_figs import failure_modes as fm
+from paper_figs.agreement import (  # noqa: F401 - the rules, also under their old names here
+    ALPHA,
+    NAMES,
+    PAPER_ORDER,
+    SET_TITLES,
+    cell_order,
+    failure_mode_agrees,
+    table1_agrees,
+    table2_agrees,
+)
 from paper_figs.layout import read_csv, read_json, results_dir, run_module
 from paper_figs.paper_values import CELLS, FAILURE_MODES, TABLE1, TABLE2
 from paper_figs.robustness_reference import seed_luck_sentence
 from paper_figs.worst_case import summary as worst_case_summary
 
-NAMES = {"lstm": "LSTM", "relu": "ReLU", "gru": "GRU"}
 WORST_SET = "shortest_failure"  # table1.WORST: the worst-case row of table1.csv
-SET_TITLES = {
-    "train": "Training acc. %",
-    "validation": "Validation acc. %",
-    "long": "Long acc. %",
-    "very_long_fpf": "Very long FPF",
-}
 
 
 def _num(x: float) -> str:
@@ -48,35 +50,6 @@ def _num(x: float) -> str:
         if float(s) not in (0.0, 100.0) or float(s) == x:
             break
     return s
-
-
-# ---- the agreement rules (also used across seeds by paper_figs.robustness_claims) ----------
-
-PAPER_ORDER = ("lstm", "relu", "gru")  # the paper's cells by mean very-long FPF, highest first
-ALPHA = 0.05  # Table 2's significance level
-
-
-def table1_agrees(paper_mean: float, ours: dict) -> bool:
-    """Table 1: the paper's average lies inside our [min, max] over runs (a table1 row)."""
-    return ours["min"] - 1e-9 <= paper_mean <= ours["max"] + 1e-9
-
-
-def cell_order(t1: list[dict]) -> list[str] | None:
-    """The cells by our mean very-long FPF, highest first (None unless all three are there)."""
-    fpf = {r["cell"]: r["mean"] for r in t1 if r["set"] == "very_long_fpf"}
-    return sorted(fpf, key=fpf.get, reverse=True) if len(fpf) == 3 else None
-
-
-def table2_agrees(paper_p: float, our_p: float) -> bool:
-    """Table 2: the same verdict on significance at p < ALPHA (a NaN p: not significant)."""
-    return (paper_p < ALPHA) == (our_p < ALPHA)
-
-
-def failure_mode_agrees(fmt: list[dict], cell: str) -> tuple[str, bool]:
-    """Failure modes: (our dominant first-failure class on zigzag or "no failure", whether
-    it is the paper's)."""
-    ours = fm.dominant(fmt, cell) or "no failure"
-    return ours, ours == FAILURE_MODES[cell][0]
 
 
 def _fmt_range(mean, lo, hi) -> str:
@@ -245,7 +218,7 @@ def data_sentence(record: dict | None) -> str:
     sizes = ", ".join(f"{name} {s['n']}" for name, s in record["sets"].items())
     facts = f"{sizes} words; fingerprint `{record['sha256'][:12]}`"
     if record.get("source") == "given":
-        text = f"Data: loaded from `{record['path']}` ({facts})"
+        text = f"Data: the given set files ({facts})"
         prov = record.get("provenance") or {}
         if prov.get("repository"):
             commit = prov.get("commit")
@@ -257,6 +230,29 @@ def data_sentence(record: dict | None) -> str:
         return text + "."
     return (f"Data: generated (`counting data --profile {record['profile']} "
             f"--seed {record['seed']}`; {facts}).")
+
+
+def protocol_sentence(sel: dict) -> str:
+    """The training protocol of a reproduction, from results/selection.json ("protocol",
+    absent = the paper protocol)."""
+    p = sel.get("protocol")
+    if not p:
+        return ("Protocol: `paper` (ours: best epoch by the true mean validation loss over "
+                "all epochs, one training session, stage models after epochs 1, 5, 10, 15, "
+                "20, 25; docs/DEVIATIONS.md).")
+    parts = [
+        "best epoch by the authors' logged validation loss (one shuffled word's loss / the "
+        "set size), minimum over epochs 1-20; runs ranked by the true mean loss of that epoch"
+        if p.get("selection") == "authors" else
+        "best epoch by the true mean validation loss over all epochs",
+        "LSTM and GRU trained in the authors' two sessions (20 + 10 epochs, the shuffle order "
+        "restarting at epoch 21)" if p.get("sessions") == "authors" else
+        "one training session",
+        "stage models after epochs 1, 6, 11, 16, 21, 26 and Table 2's training loss the "
+        "online loss" if p.get("stage_epochs") == "authors" else
+        "stage models after epochs 1, 5, 10, 15, 20, 25",
+    ]
+    return f"Protocol: `{p.get('name', 'mixed')}` ({'; '.join(parts)}; docs/DEVIATIONS.md)."
 
 
 def hidden_size_sentence(sel: dict) -> str | None:
@@ -299,6 +295,8 @@ def make(root) -> list[Path]:
         "",
         f"Profile `{sel['profile']}`, seed {sel['seed']}, {sel['plan']['epochs']} epochs. "
         f"Runs kept (lowest best validation loss): {kept}. Diverged runs: {diverged}.",
+        "",
+        protocol_sentence(sel),
         "",
         *([units, ""] if units else []),
         data_sentence(data_record),

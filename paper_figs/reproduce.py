@@ -30,7 +30,7 @@ import json
 import math
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -68,6 +68,41 @@ PLANS = {
 }
 
 
+def resolve_protocol(protocol=None) -> dict:
+    """The protocol of a reproduction as its three switches {"selection", "sessions",
+    "stage_epochs"} (`counting.training.protocol_values`): protocol None / "paper" /
+    "authors", or a dict of switches (missing ones from "paper")."""
+    from counting.training import PROTOCOLS, protocol_values
+
+    if isinstance(protocol, dict):
+        bad = sorted(set(protocol) - set(PROTOCOLS["paper"]))
+        if bad:
+            raise ValueError(f"unknown protocol switch(es) {bad}")
+        values = protocol_values(None, **protocol)
+    elif protocol is None or protocol in PROTOCOLS:
+        values = protocol_values(protocol)
+    else:
+        raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, got {protocol!r}")
+    from counting.training import SELECTIONS, SESSIONS, STAGE_EPOCHS
+
+    for key, allowed in (("selection", SELECTIONS), ("sessions", SESSIONS),
+                         ("stage_epochs", tuple(STAGE_EPOCHS))):
+        if values[key] not in allowed:
+            raise ValueError(f"{key} must be one of {', '.join(allowed)}, got {values[key]!r}")
+    return values
+
+
+def protocol_plan(plan: Plan, protocol: dict) -> Plan:
+    """The plan under `protocol` (resolved): under stage_epochs "authors", the stage models
+    are those after epochs 1, 6, 11, 16, 21, 26 (the ones within the plan's epochs)."""
+    from counting.training import STAGE_EPOCHS
+
+    if protocol["stage_epochs"] == "paper":
+        return plan
+    return replace(plan, stage_epochs=tuple(e for e in STAGE_EPOCHS[protocol["stage_epochs"]]
+                                            if e <= plan.epochs))
+
+
 def _zigzag_j(word: str) -> int:
     return word.index(")")
 
@@ -93,9 +128,18 @@ def _data(out: Path, profile: str, seed: int, progress: bool, data) -> DataSourc
     return source
 
 
+def _rank_loss(r: dict):
+    """The loss runs are ranked by: the true mean validation loss of the best epoch
+    (best_validation_loss_mean, under selection "authors" where best_validation_loss is the
+    authors' logged one-word loss), else best_validation_loss."""
+    v = r.get("best_validation_loss_mean")
+    return r["best_validation_loss"] if v is None or v == "" else v
+
+
 def select_runs(rows: list[dict], keep: int) -> dict[str, list[dict]]:
     """Per cell, the `keep` runs with the lowest best validation loss (runs with no finite
-    best validation loss are never kept)."""
+    best validation loss are never kept). Under selection "authors" the runs are ranked by
+    the true mean validation loss of their best (logged-loss) epoch."""
     kept = {}
     for cell in CELLS:
         ok = [
@@ -104,8 +148,9 @@ def select_runs(rows: list[dict], keep: int) -> dict[str, list[dict]]:
             if r["cell"] == cell
             and r["best_validation_loss"] is not None
             and math.isfinite(float(r["best_validation_loss"]))
+            and math.isfinite(float(_rank_loss(r)))
         ]
-        ok.sort(key=lambda r: (float(r["best_validation_loss"]), r["run"]))
+        ok.sort(key=lambda r: (float(_rank_loss(r)), r["run"]))
         kept[cell] = ok[:keep]
     return kept
 
@@ -228,7 +273,7 @@ def _failures(entries, zigzag_words, zig_j, progress) -> list[dict]:
 
 def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=True,
               data=None, timings: dict | None = None, figure_process: bool = True,
-              hidden_size: int = 1) -> list[Path]:
+              hidden_size: int = 1, protocol=None) -> list[Path]:
     """Run the pipeline; returns the output files written. Resumable.
 
     data: None to generate the sets (profile, seed); a directory holding the five set
@@ -238,6 +283,9 @@ def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=T
     process's CPU time in it). figure_process: draw the
     figures in a second process while this one evaluates (False: draw them here).
     hidden_size: units of every model, 1 (the paper's) to counting.models.MAX_HIDDEN.
+    protocol: None or "paper" (ours, the default: exactly what it always wrote), "authors"
+    (the authors' selection, sessions and stage epochs; `resolve_protocol`), or a dict of
+    those switches; recorded in results/selection.json ("protocol") and named in report.md.
     """
     from counting.models import MAX_HIDDEN
     from counting.sweep import run_sweep
@@ -247,7 +295,8 @@ def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=T
     if not isinstance(hidden_size, int) or not 1 <= hidden_size <= MAX_HIDDEN:
         raise ValueError(f"hidden_size must be an integer from 1 to {MAX_HIDDEN}, "
                          f"got {hidden_size!r}")
-    plan, out = PLANS[profile], Path(out)
+    protocol = resolve_protocol(protocol)
+    plan, out = protocol_plan(PLANS[profile], protocol), Path(out)
     clock = _Clock(timings)
     with clock("total"):
         res = results_dir(out)
@@ -256,10 +305,11 @@ def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=T
             sets = source.sets
         with clock("sweep"):
             rows = run_sweep(sets, out / "sweep", jobs=jobs, progress=progress,
-                             **_sweep_args(plan, seed, hidden_size))
+                             **_sweep_args(plan, seed, hidden_size, protocol))
         with FigureWorker(figure_process) as figures:
             with clock("best models"):
-                kept = _select_and_record(rows, plan, profile, seed, source, res, hidden_size)
+                kept = _select_and_record(rows, plan, profile, seed, source, res, hidden_size,
+                                          protocol)
                 histories = {r["dir"]: json.loads((Path(r["dir"]) / "history.json")
                                                   .read_text())
                              for cell in CELLS for r in kept[cell]}
@@ -292,13 +342,25 @@ def reproduce(out="reproduction", profile="paper", seed=0, jobs=None, progress=T
     return written
 
 
-def _sweep_args(plan: Plan, seed: int, hidden_size: int = 1) -> dict:
-    """The sweep of a reproduction (counting.sweep.run_sweep / plan_sweep arguments)."""
-    return {"cells": CELLS, "runs": plan.runs, "epochs": plan.epochs, "seed": seed,
+def _sweep_args(plan: Plan, seed: int, hidden_size: int = 1, protocol=None) -> dict:
+    """The sweep of a reproduction (counting.sweep.run_sweep / plan_sweep arguments); the
+    protocol's training switches only where they differ from the paper protocol's."""
+    args = {"cells": CELLS, "runs": plan.runs, "epochs": plan.epochs, "seed": seed,
             "hidden_size": hidden_size}
+    protocol = resolve_protocol(protocol)
+    if protocol["selection"] != "mean":
+        args["selection"] = protocol["selection"]
+    if protocol["sessions"] != "one":
+        args["sessions"] = protocol["sessions"]
+    if protocol["stage_epochs"] != "paper":
+        from counting.training import STAGE_EPOCHS
+
+        args["checkpoint_epochs"] = STAGE_EPOCHS[protocol["stage_epochs"]]
+    return args
 
 
-def plan_seed(out, profile="paper", seed=0, data=None, progress=True, hidden_size: int = 1):
+def plan_seed(out, profile="paper", seed=0, data=None, progress=True, hidden_size: int = 1,
+              protocol=None):
     """Steps 1-2 of `reproduce(out, profile, seed, data=data, hidden_size=...)` set up, not
     trained: the data (written to DIR/data as `reproduce` writes it) and its sweep's plan
     (`counting.sweep.plan_sweep`; `.batch` holds the engine's runs). For a command that
@@ -309,17 +371,28 @@ def plan_seed(out, profile="paper", seed=0, data=None, progress=True, hidden_siz
     if profile not in PLANS:
         raise ValueError(f"profile must be one of {sorted(PLANS)}, got {profile!r}")
     out = Path(out)
+    protocol = resolve_protocol(protocol)
     source = _data(out, profile, seed, progress, data)
-    return plan_sweep(source.sets, out / "sweep", **_sweep_args(PLANS[profile], seed,
-                                                                   hidden_size))
+    return plan_sweep(source.sets, out / "sweep",
+                      **_sweep_args(protocol_plan(PLANS[profile], protocol), seed, hidden_size,
+                                    protocol))
 
 
 def _select_and_record(rows, plan, profile, seed, source, res,
-                       hidden_size: int = 1) -> dict[str, list[dict]]:
+                       hidden_size: int = 1, protocol=None) -> dict[str, list[dict]]:
     """Step 3: keep the best runs per cell -> results/selection.json (with "hidden_size"
-    when it is not 1); the data's record -> results/data.json."""
+    when it is not 1, "protocol" when it is not the paper's); the data's record ->
+    results/data.json."""
+    from counting.training import protocol_name
+
     kept = select_runs(rows, plan.keep)
     units = {} if hidden_size == 1 else {"hidden_size": hidden_size}
+    protocol = resolve_protocol(protocol)
+    if protocol_name(protocol) != "paper":
+        units["protocol"] = {"name": protocol_name(protocol), **protocol}
+    keys = ("run", "seed", "dir", "best_epoch", "best_validation_loss")
+    if protocol["selection"] != "mean":
+        keys += ("best_validation_loss_mean",)
     write_json_atomic(
         res / "selection.json",
         {
@@ -333,7 +406,7 @@ def _select_and_record(rows, plan, profile, seed, source, res,
             },
             "cells": {
                 c: [
-                    {k: r[k] for k in ("run", "seed", "dir", "best_epoch", "best_validation_loss")}
+                    {k: r[k] for k in keys}
                     for r in kept[c]
                 ]
                 for c in CELLS
@@ -366,4 +439,5 @@ def _stage_rows(entries, sets, histories) -> tuple[list[dict], list[dict]]:
     return stage_rows, zig_rows
 
 
-__all__ = ["PLANS", "PROFILES", "Plan", "plan_seed", "reproduce", "select_runs"]
+__all__ = ["PLANS", "PROFILES", "Plan", "plan_seed", "protocol_plan", "reproduce",
+           "resolve_protocol", "select_runs"]

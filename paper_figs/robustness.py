@@ -34,7 +34,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from paper_figs.data_source import DataSource, given_data
-from paper_figs.reproduce import PLANS, plan_seed, reproduce
+from paper_figs.reproduce import PLANS, plan_seed, reproduce, resolve_protocol
 
 
 def seed_dir(out, seed: int) -> Path:
@@ -46,10 +46,15 @@ def is_complete(out, seed: int) -> bool:
     return (seed_dir(out, seed) / "report.md").is_file()
 
 
-def check_complete(out, seed: int, profile: str, data_sha256: str | None) -> None:
+def check_complete(out, seed: int, profile: str, data_sha256: str | None,
+                   protocol=None) -> None:
     """A complete seed must be the reproduction this command would write: ValueError when
-    its results/selection.json or data.json say another profile, seed or data."""
+    its results/selection.json or data.json say another profile, seed, data or protocol."""
     import json
+
+    from counting.training import protocol_name
+
+    protocol = resolve_protocol(protocol)
 
     res = seed_dir(out, seed) / "results"
     try:
@@ -67,6 +72,9 @@ def check_complete(out, seed: int, profile: str, data_sha256: str | None) -> Non
         why.append(f"profile {sel.get('profile')} and seed {sel.get('seed')}")
     if sel.get("hidden_size", 1) != 1:
         why.append(f"hidden size {sel['hidden_size']}")
+    theirs = {k: v for k, v in sel.get("protocol", {}).items() if k != "name"}
+    if resolve_protocol(theirs) != protocol:
+        why.append(f"protocol {protocol_name(resolve_protocol(theirs))}")
     if data_sha256 is None and given:
         why.append(f"the given data of {record.get('path')}")
     if data_sha256 is not None and record.get("sha256") != data_sha256:
@@ -74,13 +82,15 @@ def check_complete(out, seed: int, profile: str, data_sha256: str | None) -> Non
     if why:
         raise ValueError(
             f"{seed_dir(out, seed)} holds a reproduction with {', '.join(why)}, not what "
-            f"this command asks for (profile {profile}, seed {seed}, "
+            f"this command asks for (profile {profile}, seed {seed}, protocol "
+            f"{protocol_name(protocol)}, "
             f"{'the given data' if data_sha256 else 'generated data'}); use another --out"
         )
 
 
 def robustness(
-    out, seeds, profile="paper", jobs=None, data=None, executor=None, progress=True
+    out, seeds, profile="paper", jobs=None, data=None, executor=None, progress=True,
+    protocol=None,
 ) -> list[Path]:
     """Reproduce the paper for every seed in `seeds` not yet complete, then summarize all of
     them (see the module docstring) -> the summary files written.
@@ -89,6 +99,7 @@ def robustness(
     generates its own sets, as `counting reproduce --seed s` does), a directory of the five
     set files, or a `paper_figs.data_source.DataSource` (the same sets for every seed).
     executor: where the sweeps train (None: `counting.executors.LocalExecutor(jobs)`).
+    protocol: as `reproduce`'s (None: the paper protocol), the same for every seed.
     """
     from counting.executors import LocalExecutor
     from paper_figs.robustness_report import write_summary
@@ -99,6 +110,7 @@ def robustness(
     if not seeds or any(not isinstance(s, int) or s < 0 for s in seeds):
         raise ValueError(f"seeds must be integers >= 0, got {seeds!r}")
     out = Path(out)
+    protocol = resolve_protocol(protocol)
     if data is not None and not isinstance(data, DataSource):
         data = given_data(data)
     sha = data.record()["sha256"] if data is not None else None
@@ -106,14 +118,16 @@ def robustness(
     pending = set(todo)
     for s in seeds:
         if s not in pending:
-            check_complete(out, s, profile, sha)
+            check_complete(out, s, profile, sha, protocol)
     if todo:  # the bars are closed on an error too, so that the error line comes last
         with tqdm(todo, desc="data and sweeps set up", unit="seed", disable=not progress) as bar:
-            plans = [plan_seed(seed_dir(out, s), profile, s, data, progress=False) for s in bar]
+            plans = [plan_seed(seed_dir(out, s), profile, s, data, progress=False,
+                               protocol=protocol) for s in bar]
         (executor or LocalExecutor(jobs)).execute([p.batch for p in plans], progress)
         with tqdm(todo, desc="seeds", unit="seed", disable=not progress) as bar:
             for s in bar:
-                reproduce(seed_dir(out, s), profile, s, jobs, progress=False, data=data)
+                reproduce(seed_dir(out, s), profile, s, jobs, progress=False, data=data,
+                          protocol=protocol)
     return write_summary(out, [seed_dir(out, s) for s in seeds])
 
 

@@ -65,12 +65,18 @@ def register(sub) -> None:
         "--data`, e.g. the authors' split from `counting data --from-authors`) "
         "instead of generating each seed's own sets",
     )
+    from counting.commands.train import add_protocol_options
+
+    add_protocol_options(p)
     declare_paths(p, output_dirs=("out",), input_dirs=("data",))
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from paper_figs.cli import protocol_arg
     from paper_figs.robustness import check_complete, is_complete, robustness
+
+    protocol = protocol_arg(args)
 
     if args.ray is not None:
         from counting.ray_executor import import_ray
@@ -86,10 +92,10 @@ def run(args) -> int:
     sha = data.record()["sha256"] if data is not None else None
     for s in args.seeds:  # a finished seed of another profile or data: refused first
         if s not in pending:
-            check_complete(args.out, s, args.profile, sha)
+            check_complete(args.out, s, args.profile, sha, protocol)
     executor = None
     if todo:
-        from counting.firstrun import warm_cells, warm_engine
+        from counting.jit.warmup import warm_cells, warm_engine
 
         warm_engine("sweep")  # compile before any bar starts, so that their ETAs are honest
         warm_cells()  # the probes' traces classify the failures on the zigzag set
@@ -107,7 +113,8 @@ def run(args) -> int:
     )
     with executor or contextlib.nullcontext():
         for path in robustness(
-            args.out, args.seeds, args.profile, args.jobs, data=data, executor=executor
+            args.out, args.seeds, args.profile, args.jobs, data=data, executor=executor,
+            protocol=protocol,
         ):
             print(f"wrote {path}")
     return 0

@@ -54,6 +54,7 @@ def test_split_takes_the_issue_line_ranges(clone):
     assert [s.index(")") for s in sets["zigzag"]] == list(ZIGZAG_FILE_ORDER)
     assert prov["sets"]["validation"]["from"][0]["lines"] == [15_001, 20_000]
     assert prov["repository"] == "nadineelnaggar/Plain-RNN-Counter-Experiments"
+    assert "clone" not in prov and str(clone["root"]) not in json.dumps(prov)  # not where
 
 
 def test_very_long_is_the_distinct_1000_token_words_of_files_3_to_6(clone):
@@ -132,7 +133,8 @@ def test_reproduce_on_the_authors_split_end_to_end(clone, tmp_path, capsys):
     assert record["source"] == "given" and record["sets"]["very_long"]["n"] == 8
     assert record["provenance"]["written_by"] == "counting data --from-authors"
     report = (out / "report.md").read_text()
-    assert f"Data: loaded from `{split}`" in report and "very_long 8" in report
+    assert "Data: the given set files (" in report and "very_long 8" in report
+    assert str(split) not in report and "clone" not in record["provenance"]  # not where
     assert "over the 8 sequences" in (out / "table1.md").read_text()
     zig = [line.split(",")[0] for line in (out / "data" / "zigzag.txt").read_text().split()]
     assert [w.index(")") for w in zig] == list(ZIGZAG_FILE_ORDER)  # the file's order, kept

@@ -222,7 +222,9 @@ def test_summary_says_which_given_data(tmp_path):
     }
     dirs = [make_seed(tmp_path / f"seed_{i}", i, data=record) for i in range(3)]
     md = write_summary(tmp_path, dirs)[1].read_text()
-    assert "Data: loaded from `authors_split`" in md
+    assert "Data: the given set files (train 10 words" in md
+    assert "authors_split" not in md  # what identifies the data, not where it sat
+    assert "Protocol: `paper`" in md
     assert "The same sets for every seed (fingerprint `abababababab`)" in md
 
 

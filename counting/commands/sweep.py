@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from counting.commands.train import add_training_options, option_values
+from counting.commands.train import add_training_options, option_values, protocol_config
 from counting.models import CELLS
 from counting.options import choice_list, int_in, int_list, positive_int, seed_int
 from counting.paths import declare_paths
@@ -19,7 +19,7 @@ def register(sub) -> None:
     )
     p.add_argument("--out", required=True,
                    help="sweep directory to write (an existing one is resumed)")
-    p.add_argument("--cells", type=choice_list(CELLS, "cell"), default=("lstm", "relu", "gru"),
+    p.add_argument("--cells", type=choice_list(CELLS, "cell"), default=CELLS,
                    help="comma list of cells among lstm, relu, gru (default lstm,relu,gru)")
     p.add_argument("--runs", type=int_list(positive_int, "run count"), default=(10, 30, 10),
                    help="runs per cell, each >= 1: one count per cell or one for all "
@@ -69,9 +69,28 @@ def _require_gpu() -> None:
     except Exception as err:  # noqa: BLE001 - any failure to reach CUDA is the same answer
         ok, why = False, f"{type(err).__name__}: {err}"
     if not ok:
-        from counting.cli import UserError
+        from counting.contract import UserError
 
         raise UserError(f"--device cuda: no usable GPU here ({why}); use --device cpu")
+
+
+def _nondefault(protocol: dict) -> dict:
+    """The protocol switches that differ from the paper's (so that a paper-protocol sweep's
+    manifest and files are what they were before the switches existed)."""
+    from counting.training import TrainConfig
+
+    default = TrainConfig()
+    return {k: v for k, v in protocol.items() if v != getattr(default, k)}
+
+
+def _refuse_protocol(args) -> None:
+    """The GPU sweep implements the paper protocol only."""
+    given = _nondefault(protocol_config(args))
+    if given:
+        flags = ", ".join("--stage-epochs" if k == "checkpoint_epochs" else "--" + k
+                          for k in given)
+        raise ValueError(f"--device cuda does not implement {flags} (the authors' protocol); "
+                         "use --device cpu")
 
 
 def run(args) -> int:
@@ -84,7 +103,8 @@ def run(args) -> int:
     if args.device == "cuda":
         from counting.gpu.sweep import refuse_training_options
 
-        refuse_training_options(args)  # before probing the GPU: a deterministic answer first
+        refuse_training_options(args)
+        _refuse_protocol(args)  # before probing the GPU: a deterministic answer first
         _require_gpu()
         if args.ray is not None:
             from counting.ray_gpu import run_cli
@@ -94,16 +114,18 @@ def run(args) -> int:
         return run_cli(args)
     from counting.datasets import load_datasets
     from counting.engine import supports
-    from counting.firstrun import warm_engine
+    from counting.jit.warmup import warm_engine
     from counting.sweep import run_sweep
     from counting.training import EVAL_SETS, TrainConfig
 
+    protocol = protocol_config(args)
     for cell in cells:  # a training option that does not apply to a cell: refused first
         TrainConfig(cell=cell, epochs=args.epochs, lr=args.lr, loss=args.loss, dtype=args.dtype,
-                    hidden_size=args.hidden_size, **option_values(args))
+                    hidden_size=args.hidden_size, **option_values(args), **protocol)
     sets = load_datasets(args.data, EVAL_SETS, required=("train", "validation"))  # bad data first
     if supports(cells[0], args.hidden_size, args.dtype) is None:
-        warm_engine("sweep", args.loss)  # compile before the bar starts: an honest ETA
+        # compile before the bar starts: an honest ETA
+        warm_engine("sweep", args.loss, cells=cells, hidden_size=args.hidden_size)
     executor = None
     if args.ray is not None:
         from counting.ray_executor import RayExecutor
@@ -113,12 +135,13 @@ def run(args) -> int:
         rows = run_sweep(sets, args.out, cells=cells, runs=runs, epochs=args.epochs,
                          seed=args.seed, jobs=args.jobs, lr=args.lr, loss=args.loss,
                          dtype=args.dtype, hidden_size=args.hidden_size, executor=executor,
-                         **option_values(args))
+                         **option_values(args), **_nondefault(protocol))
     print(f"{'cell':<6}{'runs':>6}{'diverged':>10}{'median best val loss':>22}")
     for cell in cells:
         mine = [r for r in rows if r["cell"] == cell]
-        vals = sorted(r["best_validation_loss"] for r in mine
-                      if r["best_validation_loss"] is not None)
+        # the true mean (under --selection authors best_validation_loss is the logged loss)
+        vals = sorted(r.get("best_validation_loss_mean", r["best_validation_loss"])
+                      for r in mine if r["best_validation_loss"] is not None)
         med = f"{vals[len(vals) // 2]:.4g}" if vals else "-"
         print(f"{cell:<6}{len(mine):>6}{sum(r['diverged'] for r in mine):>10}{med:>22}")
     print(f"wrote {args.out}/summary.csv")

@@ -18,7 +18,51 @@ from counting.options import (
     seed_int,
 )
 from counting.paths import declare_paths
-from counting.training import OPTION_FIELDS, ReferenceBackend, TrainConfig, run_training
+from counting.training import (
+    OPTION_FIELDS,
+    PROTOCOLS,
+    SELECTIONS,
+    SESSIONS,
+    STAGE_EPOCHS,
+    ReferenceBackend,
+    TrainConfig,
+    protocol_values,
+    run_training,
+)
+
+
+def add_protocol_options(p) -> None:
+    """--protocol and the three switches it sets (train, sweep, reproduce, robustness)."""
+    g = p.add_argument_group(
+        "protocol (default: ours, the paper's text; authors = what the authors' scripts did, "
+        "docs/DEVIATIONS.md)")
+    g.add_argument("--protocol", choices=tuple(PROTOCOLS), default=None,
+                   help="paper = --selection mean --sessions one --stage-epochs paper (the "
+                   "default); authors = --selection authors --sessions authors --stage-epochs "
+                   "authors. A switch given on its own overrides the protocol's value")
+    g.add_argument("--selection", choices=SELECTIONS, default=None,
+                   help="which validation loss picks best.pt: mean = the true mean over the "
+                   "validation words, all epochs (default); authors = the authors' logged "
+                   "loss (the loss of the last word of the epoch's seeded shuffle of the "
+                   "validation set / its size), minimum over epochs 1-20; the true mean stays "
+                   "recorded")
+    g.add_argument("--sessions", choices=SESSIONS, default=None,
+                   help="one = one 30-epoch session, a fresh shuffle every epoch (default); "
+                   "authors = LSTM and GRU train 20 epochs, then 10 more from the epoch-20 "
+                   "weights and Adam state with the shuffle order restarting (epoch 21 "
+                   "repeats epoch 1's order); ReLU keeps one session")
+    g.add_argument("--stage-epochs", choices=tuple(STAGE_EPOCHS), default=None,
+                   help="the checkpointed stage models (Table 2 / Fig 1 / Fig 3): paper = after "
+                   "epochs 1, 5, 10, 15, 20, 25 (default); authors = after epochs 1, 6, 11, "
+                   "16, 21, 26, and Table 2's train loss is the online loss")
+
+
+def protocol_config(args) -> dict:
+    """TrainConfig keyword arguments of the protocol switches of parsed `args`."""
+    v = protocol_values(getattr(args, "protocol", None), getattr(args, "selection", None),
+                        getattr(args, "sessions", None), getattr(args, "stage_epochs", None))
+    return {"selection": v["selection"], "sessions": v["sessions"],
+            "checkpoint_epochs": STAGE_EPOCHS[v["stage_epochs"]]}
 
 
 def add_training_options(p) -> None:
@@ -61,11 +105,13 @@ def add_training_options(p) -> None:
     g.add_argument("--l1", type=nonnegative_float, default=0.0, metavar="L",
                    help="add L * sum|w| over all weights to the optimised loss (default 0); "
                    "recorded losses stay the data loss")
+    add_protocol_options(p)
     declare_paths(p, input_dirs=("data",))
 
 
 def option_values(args) -> dict:
-    """The training options of parsed `args` as TrainConfig keyword arguments."""
+    """The training options of parsed `args` as TrainConfig keyword arguments (the protocol
+    switches not included: `protocol_config`)."""
     return {k: getattr(args, k) for k in OPTION_FIELDS}
 
 
@@ -91,17 +137,23 @@ def register(sub) -> None:
 def run(args) -> int:
     config = TrainConfig(cell=args.cell, hidden_size=args.hidden_size, epochs=args.epochs,
                          lr=args.lr, loss=args.loss, seed=args.seed, dtype=args.dtype,
-                         **option_values(args))
+                         **option_values(args), **protocol_config(args))
     backend = _backend(args)
     sets = load_datasets(args.data, ("train", "validation", "long"),
                          required=("train", "validation"))
     if backend.name == "fast":
-        from counting.firstrun import warm_engine
+        from counting.jit.warmup import warm_engine
 
-        warm_engine("train", args.loss)  # compile before the bar starts: an honest ETA
+        # compile this cell's kernels before the bar starts: an honest ETA
+        warm_engine("train", args.loss, cells=(args.cell,), hidden_size=args.hidden_size)
     history = run_training(config, sets, args.out, backend_factory=backend)
     if history["diverged"]:
         print(f"run diverged at epoch {history['diverged_at_epoch']} (loss not finite)")
+    elif history.get("selection") == "authors":
+        print(f"best epoch {history['best_epoch']} (selection authors): logged validation "
+              f"loss {history['best_validation_loss']:.6g}, true mean "
+              f"{history['best_validation_loss_mean']:.6g}; wrote {args.out} "
+              f"({backend.name} engine)")
     else:
         print(f"best epoch {history['best_epoch']}: validation loss "
               f"{history['best_validation_loss']:.6g}; wrote {args.out} "

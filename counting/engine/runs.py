@@ -29,7 +29,7 @@ import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -44,7 +44,14 @@ from counting.engine.many import JointSet, ModelBank, packed_train
 from counting.engine.update import options_vector
 from counting.fileformat import atomic_path, write_json_atomic
 from counting.inits import initial_model
-from counting.training import EVAL_SETS, TrainConfig
+from counting.training import (
+    EVAL_SETS,
+    BestTracker,
+    EpochStreams,
+    TrainConfig,
+    config_record,
+    logged_loss,
+)
 
 _LOCAL = threading.local()
 
@@ -64,8 +71,8 @@ def _finite(x) -> bool:
 
 
 def _json_config(config: TrainConfig) -> dict:
-    """asdict(config) as it reads back from history.json (tuples become lists)."""
-    return json.loads(json.dumps(asdict(config)))
+    """config_record(config) as it reads back from history.json (tuples become lists)."""
+    return json.loads(json.dumps(config_record(config)))
 
 
 class _Run:
@@ -75,7 +82,7 @@ class _Run:
         self.spec = spec
         c = spec.config
         self.history = {
-            "config": asdict(c),
+            "config": config_record(c),
             "backend": "fast",
             "meta": dict(spec.meta),
             "epochs": [],
@@ -84,9 +91,9 @@ class _Run:
             "diverged": False,
             "diverged_at_epoch": None,
         }
-        self.ckpt_meta = {"config": asdict(c), **dict(spec.meta)}
-        self.best_loss = math.inf
-        self.rng = np.random.default_rng([c.seed, 1])  # = counting.training.shuffle_orders
+        self.ckpt_meta = {"config": config_record(c), **dict(spec.meta)}
+        self.best = BestTracker(c, self.history)
+        self.streams = None  # counting.training.EpochStreams, set up by train_runs
 
     @property
     def epochs_done(self) -> int:
@@ -105,13 +112,10 @@ class _Run:
                 self.history["diverged"] = True
                 self.history["diverged_at_epoch"] = r["epoch"]
                 break
-            if val < self.best_loss:
-                self.best_loss = val
-                self.history["best_epoch"] = r["epoch"]
-                self.history["best_validation_loss"] = val
+            self.best.update(r)
 
     def record(self, epoch: int, online: float, seconds: float, metrics: dict,
-               params: np.ndarray) -> list:
+               params: np.ndarray, logged: float | None = None) -> list:
         """Epoch bookkeeping of run_training: record, divergence, checkpoint, best, history.
 
         Updates the history now and returns the file writes, in run_training's order, as
@@ -125,6 +129,8 @@ class _Run:
                 if name in metrics:
                     record[f"{name}_loss"] = metrics[name]["loss"]
                     record[f"{name}_accuracy"] = metrics[name]["accuracy"]
+            if logged is not None:
+                record["validation_loss_logged"] = logged
         self.history["epochs"].append(record)
         writes = []
         val = record.get("validation_loss")
@@ -136,10 +142,7 @@ class _Run:
             if epoch in config.checkpoint_epochs:
                 path = out_dir / "checkpoints" / f"epoch_{epoch:02d}.pt"
                 writes.append(partial(_checkpoint, config, params, path, meta))
-            if val < self.best_loss:
-                self.best_loss = val
-                self.history["best_epoch"] = epoch
-                self.history["best_validation_loss"] = val
+            if self.best.update(record):
                 writes.append(partial(_checkpoint, config, params, out_dir / "best.pt", meta))
         snapshot = {**self.history, "epochs": list(self.history["epochs"])}
         writes.append(partial(write_json_atomic, out_dir / "history.json", snapshot))
@@ -246,47 +249,58 @@ def train_runs(specs: list[RunSpec], sets: dict[str, list[str]], progress: bool 
     joint = JointSet({k: sets[k] for k in EVAL_SETS if sets.get(k)})
     total = sum(s.config.epochs for s in specs)
     bar = tqdm(total=total, desc="runs x epochs", unit="epoch", disable=not progress)
-    bar.update(sum(s.config.epochs if r.finished else r.epochs_done for s, r in zip(specs, runs,
-                                                                                    strict=True)))
-    # Each run's shuffle stream, advanced past the epochs already done.
-    for r in runs:
-        for _ in range(r.epochs_done if not r.finished else 0):
-            r.rng.permutation(n)
-    # The files of epoch e are written by a second thread while the kernels (which release
-    # the GIL) run epoch e + 1; writes stay in order, each epoch's after the previous one's.
-    with ThreadPoolExecutor(max_workers=1) as writer:
-        pending = None
-        while True:
-            active = [i for i, r in enumerate(runs) if not r.finished]
-            if not active:
-                break
-            orders = np.stack([runs[i].rng.permutation(n) for i in active]).astype(np.int64)
-            t0 = time.perf_counter()
-            online, per_set = bank.epoch(active, train, orders, joint)
-            seconds = (time.perf_counter() - t0) / len(active)
+    try:  # closed on every way out: an interruption's message is the last line
+        bar.update(sum(s.config.epochs if r.finished else r.epochs_done for s, r in zip(specs, runs,
+                                                                                        strict=True)))
+        # Each run's shuffle streams (counting.training.EpochStreams), advanced past the epochs
+        # already done; `logged`: the index of the word whose loss is logged this epoch.
+        n_val = len(sets["validation"])
+        logged = [None] * len(runs)
+        for r in runs:
+            r.streams = EpochStreams(r.spec.config, n, n_val)
+            for _ in range(r.epochs_done if not r.finished else 0):
+                r.streams.next()
+        # The files of epoch e are written by a second thread while the kernels (which release
+        # the GIL) run epoch e + 1; writes stay in order, each epoch's after the previous one's.
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            pending = None
+            while True:
+                active = [i for i, r in enumerate(runs) if not r.finished]
+                if not active:
+                    break
+                drawn = [runs[i].streams.next() for i in active]
+                orders = np.stack([d[0] for d in drawn]).astype(np.int64)
+                for j, i in enumerate(active):
+                    logged[i] = drawn[j][1]
+                t0 = time.perf_counter()
+                online, per_set = bank.epoch(active, train, orders, joint)
+                seconds = (time.perf_counter() - t0) / len(active)
+                if pending is not None:
+                    pending.result()
+                writes = []
+                for j, i in enumerate(active):
+                    run = runs[i]
+                    epoch = run.epochs_done + 1
+                    metrics, word = {}, None
+                    if _finite(online[j]):
+                        metrics = {k: metrics_dict(per_set[k][0][j], per_set[k][1][j],
+                                                   joint.parts[k].lengths, fpfs=False)
+                                   for k in joint.names}
+                        if logged[i] is not None:
+                            word = logged_loss(per_set["validation"][0][j][logged[i]], n_val)
+                    writes += run.record(epoch, float(online[j]), seconds, metrics,
+                                         bank.P[i].copy(), word)
+                    bar.update(run.spec.config.epochs - epoch + 1 if run.finished else 1)
+                if state_path is not None:
+                    writes.append(partial(
+                        _save_state, Path(state_path), [r.spec.name for r in runs], bank.P.copy(),
+                        bank.M.copy(), bank.V.copy(), bank.steps.copy(),
+                        [r.epochs_done for r in runs]))
+                pending = writer.submit(_run_all, writes)
             if pending is not None:
                 pending.result()
-            writes = []
-            for j, i in enumerate(active):
-                run = runs[i]
-                epoch = run.epochs_done + 1
-                metrics = {}
-                if _finite(online[j]):
-                    metrics = {k: metrics_dict(per_set[k][0][j], per_set[k][1][j],
-                                               joint.parts[k].lengths, fpfs=False)
-                               for k in joint.names}
-                writes += run.record(epoch, float(online[j]), seconds, metrics,
-                                     bank.P[i].copy())
-                bar.update(run.spec.config.epochs - epoch + 1 if run.finished else 1)
-            if state_path is not None:
-                writes.append(partial(
-                    _save_state, Path(state_path), [r.spec.name for r in runs], bank.P.copy(),
-                    bank.M.copy(), bank.V.copy(), bank.steps.copy(),
-                    [r.epochs_done for r in runs]))
-            pending = writer.submit(_run_all, writes)
-        if pending is not None:
-            pending.result()
-    bar.close()
+    finally:
+        bar.close()
     if state_path is not None:
         Path(state_path).unlink(missing_ok=True)
     return [r.history for r in runs]

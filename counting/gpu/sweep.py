@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import io
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ from tqdm.auto import tqdm
 
 from counting.fileformat import atomic_path, write_json_atomic, write_text_atomic
 from counting.models import CELLS
-from counting.training import DEFAULT_LR, TrainConfig
+from counting.training import DEFAULT_LR, TrainConfig, config_record
 
 SUMMARY_KEYS = ("run", "cell", "seed", "best_epoch", "best_validation_loss", "diverged",
                 "diverged_at_epoch", "epochs_done", "very_long_fpf", "very_long_fully_right",
@@ -212,7 +211,7 @@ def _write_run_dirs(root: Path, cell, seeds, cur, best_epoch, best_loss, diverge
         meta = {"sweep_seed": sweep_seed, "cell": cell, "run": r, "init_seed": int(s)}
         done = int(diverged_at[r]) or options["epochs"]
         hist = {
-            "config": asdict(config), "backend": "cuda", "meta": meta,
+            "config": config_record(config), "backend": "cuda", "meta": meta,
             "epochs": [{"epoch": e + 1, "train_loss_online": float(cur["online"][r, e]),
                         "validation_loss": float(cur["val_loss"][r, e]),
                         "validation_accuracy": float(cur["val_accuracy"][r, e])}
@@ -224,7 +223,7 @@ def _write_run_dirs(root: Path, cell, seeds, cur, best_epoch, best_loss, diverge
         d = root / cell / f"run_{r:02d}"
         if best_epoch[r]:
             model = vector_to_model(cell, best_params[:, r], options["dtype"])
-            save_checkpoint(model, d / "best.pt", {"config": asdict(config), **meta,
+            save_checkpoint(model, d / "best.pt", {"config": config_record(config), **meta,
                                                    "epoch": int(best_epoch[r])})
         write_json_atomic(d / "history.json", hist)
 
