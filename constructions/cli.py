@@ -4,6 +4,7 @@ With H > 1 the counter is unit 0 and the other units are inert (`constructions.b
 
 from __future__ import annotations
 
+from counting.models import CELLS
 from counting.options import int_in, unit_interval
 from counting.paths import declare_paths
 
@@ -14,7 +15,7 @@ def register(sub) -> None:
         description="Write an exact counter (lstm, relu) or, with --eps, a leaky one (lstm: "
         "forget gate 1 - E; gru: update gate 1 - E, the best a GRU can do; relu: W_hh = 1 - E) "
         "as an ordinary checkpoint that `counting eval` and `counting diagnose` read.")
-    p.add_argument("--cell", choices=("lstm", "relu", "gru"), required=True,
+    p.add_argument("--cell", choices=CELLS, required=True,
                    help="the cell to build: lstm and relu count exactly; gru needs --eps")
     p.add_argument("--out", required=True, help="checkpoint file to write (e.g. model.pt)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",

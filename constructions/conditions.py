@@ -43,14 +43,19 @@ import numpy as np
 import sympy as sp
 import torch
 
-from constructions.affine import INF, AffineCounter, float_limit, nested_failure_depth
-from constructions.affine import predicted_first_failure as _predict
+from constructions.closed_forms import INF, AffineCounter, float_limit, nested_failure_depth
+from constructions.closed_forms import predicted_first_failure as _predict
 from constructions.saturation import kernel_values
+from counting.cells import gru as cells_gru
+from counting.cells import lstm as cells_lstm
+from counting.cells import relu as cells_relu
+from counting.cells.registry import REGISTRY
 from counting.datasets import ZIGZAG_J
 from counting.generators import zigzag
 
 sigma = sp.Function("sigma")  # the logistic function 1 / (1 + exp(-x))
-GATES = {"lstm": "ifgo", "gru": "rzn", "relu": "h"}  # row order of weight_ih_l0
+# gate letters in the row order of weight_ih_l0 (counting.cells.registry), this module's order
+GATES = {name: "".join(REGISTRY[name].gates) for name in ("lstm", "gru", "relu")}
 TOKENS = {"open": (1, 0), "close": (0, 1)}
 KERNEL = {"lstm": "lstm", "gru": "gru", "relu": "torch"}
 h, c, hg, x0, x1 = sp.symbols("h c h_g x0 x1", real=True)
@@ -85,32 +90,47 @@ def _pre(k: str, state=hg) -> sp.Expr:
             + _s(f"wh_{k}") * state + _s(f"bh_{k}"))
 
 
+def _steps() -> dict:
+    """The cells' generic steps (counting.cells) on sympy expressions."""
+    sig, th = (lambda env, x: sigma(x)), (lambda env, x: sp.tanh(x))
+    return {"lstm": cells_lstm.make_step(sig, th), "gru": cells_gru.make_step(sig, th),
+            "relu": cells_relu.make_step(lambda env, x: sp.Max(0, x))}
+
+
+def _terms(cell: str, state) -> tuple[list, list]:
+    """(gh, gi) per gate: the recurrent term wh_k state + bh_k and the input term
+    wx_k . x + bx_k, as the cells' steps take them."""
+    ks = GATES[cell]
+    gh = [_s(f"wh_{k}") * state + _s(f"bh_{k}") for k in ks]
+    gi = [_s(f"wx_{k}_open") * x0 + _s(f"wx_{k}_close") * x1 + _s(f"bx_{k}") for k in ks]
+    return gh, gi
+
+
 @functools.cache
 def gates(cell: str) -> dict:
-    """{gate name: expression in the weights, x0, x1 and h_g}."""
-    if cell == "lstm":
-        return {"i": sigma(_pre("i")), "f": sigma(_pre("f")), "g": sp.tanh(_pre("g")),
-                "o": sigma(_pre("o"))}
-    if cell == "gru":
-        r = sigma(_pre("r"))
-        n = sp.tanh(_s("wx_n_open") * x0 + _s("wx_n_close") * x1 + _s("bx_n")
-                    + r * (_s("wh_n") * hg + _s("bh_n")))
-        return {"r": r, "z": sigma(_pre("z")), "n": n}
+    """{gate name: expression in the weights, x0, x1 and h_g}: the cell's generic step
+    (counting.cells) on sympy symbols."""
+    if cell not in GATES:
+        raise ValueError(f"cell must be one of {tuple(GATES)}, got {cell!r}")
     if cell == "relu":
         return {}
-    raise ValueError(f"cell must be one of {tuple(GATES)}, got {cell!r}")
+    out = _steps()[cell](None, *_terms(cell, hg), c if cell == "lstm" else h)
+    return dict(zip(GATES[cell], out[2:6] if cell == "lstm" else out[1:4]))
 
 
 @functools.cache
 def cell_update(cell: str) -> dict:
-    """The full (unfrozen, h_g = h) next state: {'h': h', 'c': c'} (LSTM) or {'h': h'}."""
+    """The full (unfrozen, h_g = h) next state: {'h': h', 'c': c'} (LSTM) or {'h': h'}: the
+    cell's generic step (counting.cells) on sympy symbols, in torch's form (the GRU's
+    h' = (h - n) z + n)."""
+    if cell not in GATES:
+        raise ValueError(f"cell must be one of {tuple(GATES)}, got {cell!r}")
     if cell == "relu":
-        return {"h": sp.Max(0, _pre("h", h))}
-    g = {k: v.subs(hg, h) for k, v in gates(cell).items()}
+        return {"h": _steps()["relu"](None, *_terms(cell, h))[0]}
     if cell == "lstm":
-        c_new = g["f"] * c + g["i"] * g["g"]
-        return {"c": c_new, "h": g["o"] * sp.tanh(c_new)}
-    return {"h": (1 - g["z"]) * g["n"] + g["z"] * h}
+        h_new, c_new = _steps()["lstm"](None, *_terms(cell, h), c)[:2]
+        return {"c": c_new, "h": h_new}
+    return {"h": _steps()["gru"](None, *_terms(cell, h), h)[0]}
 
 
 def counter_symbol(cell: str) -> sp.Symbol:
@@ -120,7 +140,11 @@ def counter_symbol(cell: str) -> sp.Symbol:
 @functools.cache
 def counter_update(cell: str, token: str) -> tuple[sp.Expr, sp.Expr]:
     """(a, b) with u' = a u + b for `token` ('open'|'close'), gates frozen at h_g (ReLU: before
-    its clip at 0). Raises if the frozen update is not affine in u."""
+    its clip at 0). Raises if the frozen update is not affine in u.
+
+    Its own form of the update, not the generic step's: the GRU's (1 - z) n + z h (torch's
+    (h - n) z + n is equal as an expression, tested in tests/test_cell_conformance.py)
+    keeps b = (1 - z) n, whose float evaluation `distance_from_ideal` reports."""
     u = counter_symbol(cell)
     if cell == "relu":
         expr = _pre("h", h)

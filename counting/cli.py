@@ -1,97 +1,90 @@
-"""The `counting` command line. Each command lives in a module with `register(subparsers)`,
-which adds its sub-parser and sets `func`; COMMAND_MODULES lists them in --help order.
+"""`counting`'s own commands (data, train, eval, sweep), and `main`, the installed command
+line.
 
-Errors a user can act on are printed as one line `counting <cmd>: error: ...` with exit
-status 2, without a traceback - the contract, enforced here in `main`:
-- bad option values: at parse time, by the type functions of `counting.options`;
-- input and output paths: checked before the command starts (`counting.paths`; a command
-  declares its path arguments with `declare_paths`); an OSError later on any path (a full
-  disk) becomes `cannot write <path>: <reason>` / `cannot read <path>: <reason>`;
-- bad data, checkpoints and other input: ValueError (DatasetFileError, CheckpointError,
-  DyckError, UserError, ...) with an actionable message.
+The `counting` command is the application on top of every package: its registry and `main`
+are `counting_app.cli` (the `counting` script of pyproject.toml), which adds the commands
+of constructions, probes and paper_figs - the studies included - to the ones here. This
+package imports nothing above it (tests/test_layering.py), so it finds the application the
+way a plugin host does: through the entry point `main` of the group "counting.application"
+that pyproject.toml declares. `main` here runs that application (so `counting.cli.main(argv)`
+and `python -m counting.cli` are the full `counting` command line), or, where none is
+installed, `counting`'s own commands.
+
+Each command lives in a module with `register(subparsers)`, which adds its sub-parser and
+sets `func`. The error contract (one line `counting <cmd>: error: ...`, exit status 2, no
+traceback) is `counting.contract.run`.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 
+from counting.commands import data as _data
+from counting.commands import eval as _eval
+from counting.commands import sweep as _sweep
+from counting.commands import train as _train
+from counting.contract import UserError, run
 from counting.options import OneLineParser
 
-COMMAND_MODULES = (
-    "counting.commands.data",
-    "counting.commands.train",
-    "counting.commands.eval",
-    "counting.commands.sweep",
-    "constructions.cli",
-    "probes.cli",
-    "probes.repair_cli",
-    "probes.verify_cli",
-    "paper_figs.cli",
-    "paper_figs.robustness_cli",
-)
+__all__ = ["APPLICATION_GROUP", "COMMANDS", "UserError", "add_commands", "application",
+           "build_parser", "main", "new_parser"]
+
+COMMANDS = (_data, _train, _eval, _sweep)  # counting's own, in --help order
+APPLICATION_GROUP = "counting.application"  # entry point "main": the application's main
 
 
-class UserError(Exception):
-    """An error caused by the user's input; printed without a traceback."""
-
-
-def build_parser() -> OneLineParser:
-    parser = OneLineParser(
+def new_parser() -> OneLineParser:
+    """The `counting` parser without commands (its sub-parsers: `add_commands`)."""
+    return OneLineParser(
         prog="counting",
         description="Train, test and diagnose single-cell RNNs that count (Dyck-1).",
     )
+
+
+def add_commands(parser: OneLineParser, modules) -> OneLineParser:
+    """Each module's `register(subparsers)`, in order, under dest "command"."""
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for module in modules:
+        module.register(sub)
     return parser
 
 
-def _one_torch_thread() -> None:
-    """Hidden-size-1 cells give torch's intra-op threads nothing to share: on 2 cores two
-    threads made a tiny LSTM step ~10x slower. Set COUNTING_TORCH_THREADS to override."""
-    import os
+def build_parser() -> OneLineParser:
+    """The parser of `counting`'s own commands (the application's:
+    `counting_app.cli.build_parser`)."""
+    return add_commands(new_parser(), COMMANDS)
 
-    import torch
 
-    torch.set_num_threads(int(os.environ.get("COUNTING_TORCH_THREADS", "1")))
+def application():
+    """The installed application's `main(argv) -> int` (entry point "main" of the group
+    APPLICATION_GROUP), or None when none is installed.
+
+    Every distribution on sys.path is asked, not only the first of each name (as
+    `entry_points()` does): a stale `counting_rnns.egg-info` in the working directory must
+    not hide the installed metadata."""
+    from importlib.metadata import distributions
+
+    for dist in distributions():
+        for point in dist.entry_points:
+            if point.group == APPLICATION_GROUP and point.name == "main":
+                found = point.load()
+                if found is not main:
+                    return found
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns its exit status (2 for bad input, with one line on stderr)."""
-    from counting.checkpoint import CheckpointError
-    from counting.dyck import DyckError
-    from counting.fileformat import DatasetFileError
-    from counting.paths import check_paths, describe_os_error
-
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as done:  # --help (0) or a bad option (2, its one line printed)
-        return done.code if isinstance(done.code, int) else 2
-    _one_torch_thread()
-    try:
-        check_paths(args)
-        return int(args.func(args) or 0)
-    except (UserError, CheckpointError, DatasetFileError, DyckError, ValueError) as err:
-        return _fail(args, str(err))
-    except OSError as err:
-        return _fail(args, describe_os_error(err, args))
-    except KeyboardInterrupt:
-        print(f"counting {args.command}: interrupted", file=sys.stderr)
-        return 130
-
-
-def _fail(args, message: str) -> int:
-    """Print `counting <cmd>: error: <message>` as one line on stderr; -> exit status 2."""
-    one_line = " ".join(str(message).split()) or "failed"
-    print(f"counting {args.command}: error: {one_line}", file=sys.stderr)
-    return 2
+    """Run one command of the installed `counting` application (or, without one, of
+    `counting`'s own); returns its exit status (2 for bad input, with one line on stderr)."""
+    app = application()
+    if app is not None:
+        return app(argv)
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":
-    # `python -m counting.cli`: run the imported module's main, so that the exception classes
-    # the commands raise (counting.cli.UserError) are the ones main catches
+    # `python -m counting.cli`: run the imported module's main, so that the classes the
+    # commands use are those of `counting.cli`, not of a second copy named __main__
     from counting.cli import main as _main
 
     sys.exit(_main())

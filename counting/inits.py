@@ -11,8 +11,8 @@ default init drawn from the init seed), then:
 - init "irnn" (Le et al. 2015; ReLU only): the recurrence is the identity (W_hh = 1 for
   hidden size 1, the identity matrix in general) and both bias vectors are 0; the input and
   readout weights keep torch's init from the same seed. LSTM and GRU are refused.
-- init "construction" (LSTM and ReLU, hidden size 1): the exact counter
-  `constructions.exact_counter(cell, dtype)`, plus Gaussian noise of std `init_noise`
+- init "construction" (LSTM and ReLU, hidden size 1): the exact counter's weights (those
+  of `constructions.exact_counter(cell, dtype)`), plus Gaussian noise of std `init_noise`
   (default 0: the construction exactly) on every parameter. The noise is drawn in float64
   from numpy's PCG64 seeded with (init seed, 2) - a stream apart from the shuffle's
   (seed, 1) - in `model.parameters()` order, each tensor row-major, and then added in the
@@ -20,8 +20,12 @@ default init drawn from the init seed), then:
 - forget_bias B (LSTM only), applied last, after any init: the forget gate's biases become
   b_ih[f] = B and b_hh[f] = 0 for every hidden unit, so that their sum is B.
 
-Layering: `counting` never imports `constructions` at module level (constructions imports
-counting); `_construction` imports it inside the function, when that init is asked for.
+Layering: `counting` imports nothing above it (tests/test_layering.py), so the exact
+counter's weights are written out here: the construction of `constructions.builders` with
+its default margins (logit margin L = 5, gate margin 2), whose gate magnitudes S and G
+(`constructions.gate_magnitudes`) come from torch's saturation thresholds. Typed in, they
+are those of this project's torch; tests/test_training_options.py holds this init equal to
+`constructions.exact_counter` bit for bit, in both dtypes.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ from counting.models import CounterRNN, init_model
 
 INITS = ("torch", "irnn", "construction")
 NOISE_STREAM = 2  # numpy seed (init seed, 2): the construction's noise
+LOGIT_MARGIN = 5.0  # constructions.builders.LOGIT_MARGIN
+# (S, G) = constructions.gate_magnitudes(dtype): ceil(2 * the sigmoid / tanh saturation
+# threshold over every kernel of torch), the LSTM's saturated gate and candidate
+GATE_MAGNITUDES = {torch.float64: (74.0, 39.0), torch.float32: (35.0, 19.0)}
 
 
 def check_init_options(cell: str, hidden_size: int, init: str, init_noise: float | None,
@@ -99,12 +107,29 @@ def set_forget_bias_(model: CounterRNN, value: float) -> CounterRNN:
     return model
 
 
+def _exact_values(cell: str, dtype: torch.dtype) -> dict:
+    """{state_dict name: nested list}: the exact hidden-size-1 counter of
+    `constructions.exact_counter(cell, dtype)` (module docstring)."""
+    L = LOGIT_MARGIN
+    if cell == "relu":  # h' = relu(h + [1, -1] x) = depth
+        return {"rnn.weight_ih_l0": [[1.0, -1.0]], "rnn.weight_hh_l0": [[1.0]],
+                "rnn.bias_ih_l0": [0.0], "rnn.bias_hh_l0": [0.0],
+                "readout.weight": [[0.0], [2.0 * L]], "readout.bias": [L, -L]}
+    if cell == "lstm":  # i = f = o = 1, g = +-1: c' = c + g = depth
+        S, G = GATE_MAGNITUDES[dtype]
+        return {"rnn.weight_ih_l0": [[0.0, 0.0], [0.0, 0.0], [G, -G], [0.0, 0.0]],
+                "rnn.weight_hh_l0": [[0.0]] * 4,
+                "rnn.bias_ih_l0": [S, S, 0.0, S], "rnn.bias_hh_l0": [0.0] * 4,
+                "readout.weight": [[0.0], [L / math.tanh(0.5)]], "readout.bias": [L, -L]}
+    raise ValueError(f"there is no exact {cell} counter (lstm and relu only)")
+
+
 def _construction(model: CounterRNN, seed: int, noise: float) -> CounterRNN:
     """In place: the exact counter's weights (model's cell and dtype) + N(0, noise^2) each."""
-    from constructions import exact_counter  # lazy: constructions imports counting
-
-    exact = exact_counter(model.cell, model.dtype)
-    model.load_state_dict(exact.state_dict())
+    state = model.state_dict()
+    with torch.no_grad():
+        for name, value in _exact_values(model.cell, model.dtype).items():
+            state[name].copy_(torch.tensor(value, dtype=torch.float64).to(model.dtype))
     if noise > 0:
         rng = np.random.default_rng([int(seed), NOISE_STREAM])
         with torch.no_grad():

@@ -14,10 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from counting.cells.registry import CELLS, GATES
 from counting.dyck import one_hot
 
-CELLS = ("lstm", "relu", "gru")
-GATES = {"lstm": 4, "relu": 1, "gru": 3}
+__all__ = ["CELLS", "DTYPES", "GATES", "MAX_HIDDEN", "CounterRNN", "dtype_name", "init_model",
+           "pad_batch", "resolve_dtype"]
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 MAX_HIDDEN = 8  # the largest hidden size the CLI accepts and the fast engine compiles
 

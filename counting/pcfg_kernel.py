@@ -20,7 +20,8 @@ the loop costs a factor of ~3 in reference counting); a derivation that needs mo
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from counting.jit import njit  # numba.njit, after choosing the cache directory
 
 OPEN, CLOSE = 40, 41  # ord('('), ord(')')
 _WRAP, _CONCAT = 0, 1

@@ -104,7 +104,7 @@ class RayExecutor:
 
     def connect(self) -> None:
         """Join or start Ray (`connect_ray`) and warm the node's kernel cache."""
-        from counting.kernel_cache import warm_node_cache
+        from counting.jit.node import warm_node_cache
 
         self._started = connect_ray(self.ray, self.address, self.cpus) or self._started
         warm_node_cache()

@@ -42,7 +42,7 @@ def train_chunk(specs_pickle: bytes, sets: dict[str, list[str]],
     wall seconds spent in `train_runs`, the CPU seconds of the whole task (all threads of
     this process), this worker's PID, its numba thread count, and how many kernels this
     worker process compiled and loaded so far (`kernel_counts`)."""
-    from counting.kernel_cache import kernel_counts, prepare_process
+    from counting.jit.node import kernel_counts, prepare_process
 
     cpu0 = time.process_time()
     prepare_process()

@@ -28,9 +28,11 @@ kernels compute sigmoid and tanh with torch's own arithmetic:
 
 Both are checked against torch itself on first use, on `verify_points` (random values, a
 fine grid over every saturation edge, non-finite inputs): `CellReplica.why_not` names the
-failed check and callers fall back to torch's own kernels. Everything numba compiles here
-lives in this one file, so that numba's per-file cache can never pair a kernel with a stale
-copy of an inlined helper.
+failed check and callers fall back to torch's own kernels.
+
+The steps are those of `counting.cells` (the one definition), compiled here over these two
+activations (the project's cache key, `counting.jit.cache`, covers `counting.cells`, so an
+edit of a step there is never served from a stale cache).
 """
 
 from __future__ import annotations
@@ -44,9 +46,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from counting.cells import gru as cells_gru
+from counting.cells import lstm as cells_lstm
+from counting.cells import relu as cells_relu
+from counting.cells.registry import REGISTRY
+from counting.jit import njit  # numba.njit, after choosing the cache directory
 
 _SYMBOLS = {"float64": "vdTanh", "float32": "vsTanh"}
 
@@ -141,21 +149,42 @@ def sigmoid_matches(dtype: str) -> bool:
     return _same(mine, theirs)
 
 
-KEYS = {"lstm": ("i", "f", "g", "o", "c", "h"), "gru": ("r", "z", "n", "h"),
-        "relu": ("pre", "h")}
+KEYS = {name: c.keys for name, c in REGISTRY.items()}
+
+
+# The cells' generic steps (counting.cells) over torch's own kernels; env = (one, address
+# of torch's tanh).
+@njit(inline="always")
+def _sig_env(env, x):
+    return sigmoid(x, env[0])
+
+
+@njit(inline="always")
+def _tanh_env(env, x):
+    return call_tanh(env[1], x)
+
+
+@njit(inline="always")
+def _relu_env(env, x):
+    zero = env[0] - env[0]
+    return x if (x > zero or x != x) else zero  # torch.relu keeps NaN
+
+
+_part = njit(inline="always")
+_LSTM_STEP = _part(cells_lstm.make_step(_sig_env, _tanh_env, jit=_part))
+_GRU_STEP = _part(cells_gru.make_step(_sig_env, _tanh_env, jit=_part))
+_RELU_STEP = _part(cells_relu.make_step(_relu_env))
 
 
 @njit(cache=True)
 def _lstm(tok, table, w_hh, b_hh, state, out, one, tanh_at):
     h, c = state[0], state[1]
+    env = (one, tanh_at)
     for t in range(tok.size):
         x = table[tok[t] if tok[t] >= 0 else 2]
-        i = sigmoid((w_hh[0] * h + b_hh[0]) + x[0], one)
-        f = sigmoid((w_hh[1] * h + b_hh[1]) + x[1], one)
-        g = call_tanh(tanh_at, (w_hh[2] * h + b_hh[2]) + x[2])
-        o = sigmoid((w_hh[3] * h + b_hh[3]) + x[3], one)
-        c = f * c + i * g
-        h = o * call_tanh(tanh_at, c)
+        gh = (w_hh[0] * h + b_hh[0], w_hh[1] * h + b_hh[1], w_hh[2] * h + b_hh[2],
+              w_hh[3] * h + b_hh[3])
+        h, c, i, f, g, o, _ = _LSTM_STEP(env, gh, (x[0], x[1], x[2], x[3]), c)
         out[0, t], out[1, t], out[2, t], out[3, t], out[4, t], out[5, t] = i, f, g, o, c, h
     state[0], state[1] = h, c
 
@@ -163,12 +192,11 @@ def _lstm(tok, table, w_hh, b_hh, state, out, one, tanh_at):
 @njit(cache=True)
 def _gru(tok, table, w_hh, b_hh, state, out, one, tanh_at):
     h = state[0]
+    env = (one, tanh_at)
     for t in range(tok.size):
         x = table[tok[t] if tok[t] >= 0 else 2]
-        r = sigmoid((w_hh[0] * h + b_hh[0]) + x[0], one)
-        z = sigmoid((w_hh[1] * h + b_hh[1]) + x[1], one)
-        n = call_tanh(tanh_at, x[2] + (w_hh[2] * h + b_hh[2]) * r)
-        h = (h - n) * z + n
+        gh = (w_hh[0] * h + b_hh[0], w_hh[1] * h + b_hh[1], w_hh[2] * h + b_hh[2])
+        h, r, z, n = _GRU_STEP(env, gh, (x[0], x[1], x[2]), h)
         out[0, t], out[1, t], out[2, t], out[3, t] = r, z, n, h
     state[0] = h
 
@@ -176,11 +204,10 @@ def _gru(tok, table, w_hh, b_hh, state, out, one, tanh_at):
 @njit(cache=True)
 def _relu(tok, table, w_hh, b_hh, state, out, one, tanh_at):
     h = state[0]
-    zero = one - one
+    env = (one, tanh_at)
     for t in range(tok.size):
         x = table[tok[t] if tok[t] >= 0 else 2]
-        pre = (w_hh[0] * h + b_hh[0]) + x[0]
-        h = pre if (pre > zero or pre != pre) else zero  # torch.relu keeps NaN
+        h, pre = _RELU_STEP(env, (w_hh[0] * h + b_hh[0],), (x[0],))
         out[0, t], out[1, t] = pre, h
     state[0] = h
 

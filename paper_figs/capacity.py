@@ -1,7 +1,7 @@
 """Does capacity buy long-range counting? The paper protocol at several hidden sizes.
 
-    python -m paper_figs.capacity --out DIR [--hidden 1,2,4,8] [--runs 10] [--seed S]
-                                  [--jobs N]
+    counting capacity --out DIR [--hidden 1,2,4,8] [--runs 10] [--seed S] [--jobs N]
+    (alias: python -m paper_figs.capacity ..., the same options and contract)
 
 For every hidden size H and every cell, train `runs` runs with the paper's protocol (30
 epochs, online Adam, the paper's learning rates; `counting.sweep.run_sweep` with
@@ -43,11 +43,10 @@ from tqdm.auto import tqdm
 
 from counting.datasets import SET_NAMES, load_datasets, make_datasets, provenance, write_datasets
 from counting.fileformat import write_json_atomic
-from counting.models import MAX_HIDDEN
+from counting.models import CELLS, MAX_HIDDEN
 from counting.options import OneLineParser, int_in, int_list, positive_int, seed_int
 from counting.paths import declare_paths
 
-CELLS = ("lstm", "relu", "gru")
 DEFAULT_HIDDEN = (1, 2, 4, 8)
 DEFAULT_RUNS = 10
 PROG = "python -m paper_figs.capacity"
@@ -229,13 +228,15 @@ def hidden_list(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def build_parser() -> OneLineParser:
-    p = OneLineParser(
-        prog=PROG,
-        description="Train the paper protocol at several hidden "
-        "sizes for each cell and ask whether more units buy long-range "
-        "counting: writes capacity.csv, capacity.md and capacity.png to OUT.",
-    )
+DESCRIPTION = (
+    "Train the paper protocol at several hidden sizes for each cell and ask whether more "
+    "units buy long-range counting: writes capacity.csv, capacity.md and capacity.png to OUT."
+)
+
+
+def add_arguments(p) -> None:
+    """The study's options (the same for `counting capacity` and `python -m
+    paper_figs.capacity`); sets `func`."""
     p.add_argument(
         "--out",
         required=True,
@@ -263,58 +264,65 @@ def build_parser() -> OneLineParser:
         help="threads for the engine, >= 1 (default: all cores)",
     )
     # for tests and quick measurements: fewer epochs, tiny data, a shorter worst case
-    p.add_argument("--epochs", type=positive_int, default=30, help=argparse.SUPPRESS)
-    p.add_argument("--profile", choices=("paper", "smoke"), default="paper", help=argparse.SUPPRESS)
-    p.add_argument("--max-length", type=int_in(2, 10_000), default=1000, help=argparse.SUPPRESS)
+    p.add_argument("--epochs", type=positive_int, default=30,
+                   help="epochs per run, >= 1 (default 30)")
+    p.add_argument("--profile", choices=("paper", "smoke"), default="paper",
+                   help="data sizes: paper (default) or smoke (tiny, for tests)")
+    p.add_argument("--max-length", type=int_in(2, 10_000), default=1000,
+                   help="verify every Dyck word up to this length, 2 to 10000 (default 1000)")
     declare_paths(p, output_dirs=("out",))
+    p.set_defaults(func=run)
+
+
+def register(sub) -> None:
+    """`counting capacity`."""
+    p = sub.add_parser(
+        "capacity",
+        help="the paper protocol at several hidden sizes: does capacity buy counting?",
+        description=DESCRIPTION,
+    )
+    add_arguments(p)
+
+
+def build_parser() -> OneLineParser:
+    """The parser of `python -m paper_figs.capacity` (the alias of `counting capacity`)."""
+    p = OneLineParser(prog=PROG, description=DESCRIPTION)
+    add_arguments(p)
     return p
 
 
-def main(argv=None) -> int:
-    """The command line; bad input -> one line `python -m paper_figs.capacity: error: ...`,
-    exit 2, before any work."""
-    from counting.cli import _one_torch_thread
-    from counting.paths import check_paths, describe_os_error
+def run(args) -> int:
+    """Compile the kernels, then run the study and print the files written."""
+    from counting.jit.warmup import warm_cells, warm_engine
 
-    p = build_parser()
-    try:
-        args = p.parse_args(argv)
-    except SystemExit as done:
-        return done.code if isinstance(done.code, int) else 2
+    warm_engine("sweep")  # compile before any bar starts, so that their ETAs are honest
+    if max(args.hidden) > 1:  # the sweep kernels are compiled per hidden size 1 or > 1
+        warm_engine("sweep", hidden_size=max(args.hidden))
+    warm_cells()
+    from probes.worstcase.warmup import warm_verify
 
-    def fail(message: str) -> int:
-        print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
-        return 2
-
-    _one_torch_thread()
-    try:
-        check_paths(args)
-        from counting.firstrun import warm_cells, warm_engine
-
-        warm_engine("sweep")  # compile before any bar starts, so that their ETAs are honest
-        warm_cells()
-        from probes.worstcase.warmup import warm_verify
-
-        warm_verify()  # each run's worst case
-        for path in run_study(
-            args.out,
-            args.hidden,
-            args.runs,
-            args.seed,
-            args.jobs,
-            args.epochs,
-            args.profile,
-            args.max_length,
-        ):
-            print(f"wrote {path}")
-    except ValueError as err:  # a PathError too
-        return fail(str(err))
-    except OSError as err:
-        return fail(describe_os_error(err, args))
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    warm_verify()  # each run's worst case
+    for path in run_study(
+        args.out,
+        args.hidden,
+        args.runs,
+        args.seed,
+        args.jobs,
+        args.epochs,
+        args.profile,
+        args.max_length,
+    ):
+        print(f"wrote {path}")
     return 0
+
+
+def main(argv=None) -> int:
+    """`python -m paper_figs.capacity`, the alias of `counting capacity`: bad input -> one
+    line `python -m paper_figs.capacity: error: ...`, exit 2, before any work
+    (`counting.contract.run`)."""
+    from counting.contract import run as run_command
+
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """What fixes counting? The paper's future-work remedies as one study.
 
-    python -m paper_figs.remedies --out DIR [--runs 20] [--seed S] [--jobs N]
-                                  [--epochs 30] [--profile paper|smoke] [--max-length 1000]
+    counting remedies --out DIR [--runs 20] [--seed S] [--jobs N]
+                      [--epochs 30] [--profile paper|smoke] [--max-length 1000]
+    (alias: python -m paper_figs.remedies ..., the same options and contract)
 
 For every named remedy (`REMEDIES`) and every cell it applies to, train `runs` runs on the
 paper's data with the sweep options of `counting sweep` (`counting.sweep.run_sweep`, seeds
@@ -30,10 +31,10 @@ from tqdm.auto import tqdm
 
 from counting.datasets import SET_NAMES, load_datasets, make_datasets, write_datasets
 from counting.fileformat import write_json_atomic
+from counting.models import CELLS
 from counting.options import OneLineParser, int_in, positive_int, seed_int
-from counting.paths import check_paths, declare_paths
+from counting.paths import declare_paths
 
-CELLS = ("lstm", "relu", "gru")
 DEFAULT_RUNS = 20
 TRAIN_LENGTHS = (2, 100)
 
@@ -175,43 +176,68 @@ def run_study(out, runs: int = DEFAULT_RUNS, seed: int = 0, jobs=None, epochs: i
     return remedies_report.make(root, results, meta)
 
 
-def main(argv=None) -> int:
-    p = OneLineParser(prog="python -m paper_figs.remedies",
-                      description="Train and score the paper's remedies (clipping, IRNN, "
-                      "forget bias, construction init, batches, weight decay, L1, longer "
-                      "training words, weight repair) in the worst case.")
-    p.add_argument("--out", required=True, help="study directory (resumable)")
+PROG = "python -m paper_figs.remedies"
+DESCRIPTION = ("Train and score the paper's remedies (clipping, IRNN, forget bias, "
+               "construction init, batches, weight decay, L1, longer training words, weight "
+               "repair) in the worst case.")
+
+
+def add_arguments(p) -> None:
+    """The study's options (the same for `counting remedies` and `python -m
+    paper_figs.remedies`); sets `func`."""
+    p.add_argument("--out", required=True,
+                   help="study directory, created if missing; an existing one is resumed")
     p.add_argument("--runs", type=positive_int, default=DEFAULT_RUNS,
-                   help=f"runs per cell and remedy (default {DEFAULT_RUNS})")
+                   help=f"runs per cell and remedy, >= 1 (default {DEFAULT_RUNS})")
     p.add_argument("--seed", type=seed_int, default=0,
                    help="data and sweep seed, an integer from 0 to 2^64 - 1 (default 0)")
     p.add_argument("--jobs", type=positive_int, default=None,
-                   help="threads for the engine (default: all cores)")
-    p.add_argument("--epochs", type=positive_int, default=30, help="epochs (default 30)")
+                   help="threads for the engine, >= 1 (default: all cores)")
+    p.add_argument("--epochs", type=positive_int, default=30,
+                   help="epochs per run, >= 1 (default 30)")
     p.add_argument("--profile", choices=("paper", "smoke"), default="paper",
                    help="data sizes: paper (default) or smoke (tiny, for tests)")
     p.add_argument("--max-length", type=int_in(2, 100_000), default=1000,
-                   help="verify every Dyck word up to this length (default 1000)")
+                   help="verify every Dyck word up to this length, 2 to 100000 (default 1000)")
     declare_paths(p, output_dirs=("out",))
-    try:
-        args = p.parse_args(argv)
-    except SystemExit as done:  # the one line is printed; a return code, as the CLI gives
-        return done.code if isinstance(done.code, int) else 2
-    try:
-        check_paths(args)  # bad paths: the one line, before any compiling or training
-        from counting.firstrun import warm_cells, warm_engine
-        from probes.worstcase.warmup import warm_verify
+    p.set_defaults(func=run)
 
-        warm_engine("sweep")  # compile before any bar starts, so that their ETAs are honest
-        warm_cells()
-        warm_verify()
-        for path in run_study(args.out, args.runs, args.seed, args.jobs, args.epochs,
-                              args.profile, args.max_length):
-            print(f"wrote {path}")
-    except (ValueError, OSError) as err:
-        print(f"{p.prog}: error: {err}", file=sys.stderr)
-        return 2
+
+def register(sub) -> None:
+    """`counting remedies`."""
+    p = sub.add_parser("remedies", help="train the paper's remedies and score them in the "
+                       "worst case", description=DESCRIPTION)
+    add_arguments(p)
+
+
+def build_parser() -> OneLineParser:
+    """The parser of `python -m paper_figs.remedies` (the alias of `counting remedies`)."""
+    p = OneLineParser(prog=PROG, description=DESCRIPTION)
+    add_arguments(p)
+    return p
+
+
+def run(args) -> int:
+    """Compile the kernels, then run the study and print the files written."""
+    from counting.jit.warmup import warm_cells, warm_engine
+    from probes.worstcase.warmup import warm_verify
+
+    warm_engine("sweep")  # compile before any bar starts, so that their ETAs are honest
+    warm_cells()
+    warm_verify()
+    for path in run_study(args.out, args.runs, args.seed, args.jobs, args.epochs,
+                          args.profile, args.max_length):
+        print(f"wrote {path}")
     return 0
+
+
+def main(argv=None) -> int:
+    """`python -m paper_figs.remedies`, the alias of `counting remedies`: bad input -> one
+    line `python -m paper_figs.remedies: error: ...`, exit 2, before any work
+    (`counting.contract.run`)."""
+    from counting.contract import run as run_command
+
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -47,9 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paper_figs import failure_modes as fm
-from paper_figs.layout import read_csv, results_dir
-from paper_figs.paper_values import CELLS, FAILURE_MODES, TABLE1, TABLE2
-from paper_figs.report import (
+from paper_figs.agreement import (
     ALPHA,
     NAMES,
     PAPER_ORDER,
@@ -58,7 +56,9 @@ from paper_figs.report import (
     table1_agrees,
     table2_agrees,
 )
-from paper_figs.report import failure_mode_agrees as _failure_agrees
+from paper_figs.agreement import failure_mode_agrees as _failure_agrees
+from paper_figs.layout import read_csv, results_dir
+from paper_figs.paper_values import CELLS, FAILURE_MODES, TABLE1, TABLE2
 
 COLUMNS = (
     "claim",

@@ -9,7 +9,9 @@ and robustness.json):
 - "generated": `counting robustness --seeds 0:50` on generated data (paper profile) - quoted
   by reproductions on generated data, paper profile, one unit;
 - "authors": the same with `--data` the authors' split - quoted by reproductions on given
-  data with the same fingerprint.
+  data with the same fingerprint;
+- "authors-protocol": the same with `--protocol authors` too - quoted by reproductions under
+  that protocol on that data (a run is only quoted by reproductions of its own protocol).
 Any other reproduction (smoke profile, other data, H > 1) quotes nothing: the shares would
 not be about it.
 """
@@ -23,7 +25,8 @@ from paper_figs.layout import read_csv, read_json, results_dir
 
 HERE = Path(__file__).with_name("robustness_reference")
 DOCS = {"generated": "docs/robustness/robustness.md",
-        "authors": "docs/robustness/authors/robustness.md"}
+        "authors": "docs/robustness/authors/robustness.md",
+        "authors-protocol": "docs/robustness/authors-protocol/robustness.md"}
 
 
 def _load(name: str, where: Path) -> tuple[list[dict], dict] | None:
@@ -45,6 +48,8 @@ def reference_for(root, where: Path = HERE) -> tuple[str, list[dict], dict] | No
     for name in DOCS:
         ref = _load(name, where)
         if ref is None or ref[1].get("profile") != "paper":
+            continue
+        if ref[1].get("protocol") != sel.get("protocol"):  # issue 22: same protocol only
             continue
         meta = ref[1]
         if record.get("source") == "generated" == meta.get("data_source"):

@@ -12,8 +12,8 @@ the thresholds, the data used and the full table. robustness.png: per cell, the 
 mean very-long FPF of each seed (box and points) with the paper's average marked; and the
 share of seeds agreeing with each Table 2 significance verdict.
 
-Also `python -m paper_figs.robustness_report DIR` summarizes the seed_* directories of DIR
-that hold a report.md.
+Also `counting robustness-report DIR` (alias `python -m paper_figs.robustness_report DIR`)
+summarizes the seed_* directories of DIR that hold a report.md.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ import sys
 from pathlib import Path
 
 from counting.fileformat import write_json_atomic, write_text_atomic
+from paper_figs.agreement import NAMES
 from paper_figs.layout import read_json, results_dir, write_csv
 from paper_figs.paper_values import CELLS, TABLE1
-from paper_figs.report import NAMES, data_sentence
+from paper_figs.report import data_sentence, protocol_sentence
 from paper_figs.robustness_claims import (
     COLUMNS,
     SHORT_WORD,
@@ -296,10 +297,11 @@ def write_summary(out, seed_dirs) -> list[Path]:
     seed_dirs = [Path(d) for d in seed_dirs]
     per_seed = [seed_observations(d) for d in seed_dirs]
     rows = summarize(per_seed)
-    profile = None
+    profile, protocol = None, None
     sel = results_dir(seed_dirs[0]) / "selection.json"
     if sel.is_file():
         profile = read_json(sel).get("profile")
+        protocol = read_json(sel).get("protocol")  # absent: the paper protocol (issue 22)
     fpf = {
         c: [o.value for obs in per_seed for o in obs if o.key == f"table1/{c}/very_long_fpf"]
         for c in CELLS
@@ -307,11 +309,14 @@ def write_summary(out, seed_dirs) -> list[Path]:
     write_csv(out / "robustness.csv", COLUMNS, rows)
     seeds = [_seed_of(d) for d in seed_dirs]
     text = markdown(
-        rows, seeds, _data_paragraph(seed_dirs, profile), profile, disagreements(per_seed)
+        rows, seeds, protocol_sentence({"protocol": protocol}) + "\n\n"
+        + _data_paragraph(seed_dirs, profile), profile, disagreements(per_seed)
     )
     write_text_atomic(out / "robustness.md", text)
     figure(fpf, rows, out / "robustness.png")
-    write_json_atomic(out / "robustness.json", _meta(seed_dirs, seeds, profile, per_seed))
+    meta = _meta(seed_dirs, seeds, profile, per_seed)
+    write_json_atomic(out / "robustness.json", {**meta, "protocol": protocol} if protocol
+                      else meta)
     return [out / "robustness.csv", out / "robustness.md", out / "robustness.png",
             out / "robustness.json"]
 
@@ -335,12 +340,47 @@ def _meta(seed_dirs: list[Path], seeds: list[int], profile, per_seed) -> dict:
     }
 
 
-def main(argv=None) -> int:
-    import argparse
+PROG = "python -m paper_figs.robustness_report"
+DESCRIPTION = (
+    "Summarize the reproductions DIR/seed_<s>/ that hold a report.md (as `counting "
+    "robustness` does after its seeds): write DIR/robustness.csv, robustness.md, "
+    "robustness.png and robustness.json."
+)
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("dir", metavar="DIR", help="a directory of seed_<s>/ reproductions")
-    args = parser.parse_args(argv)
+
+def add_arguments(p) -> None:
+    """The command's arguments (the same for `counting robustness-report` and `python -m
+    paper_figs.robustness_report`); sets `func`."""
+    from counting.paths import declare_paths
+
+    p.add_argument("dir", metavar="DIR",
+                   help="a directory of seed_<s>/ reproductions; the summary is written "
+                   "into it")
+    declare_paths(p, output_dirs=("dir",))
+    p.set_defaults(func=run)
+
+
+def register(sub) -> None:
+    """`counting robustness-report`."""
+    p = sub.add_parser("robustness-report", help="summarize a directory of seed_<s>/ "
+                       "reproductions across seeds (robustness.csv, .md, .png)",
+                       description=DESCRIPTION)
+    add_arguments(p)
+
+
+def build_parser():
+    """The parser of `python -m paper_figs.robustness_report` (the alias of `counting
+    robustness-report`)."""
+    from counting.options import OneLineParser
+
+    p = OneLineParser(prog=PROG, description=DESCRIPTION)
+    add_arguments(p)
+    return p
+
+
+def run(args) -> int:
+    from counting.contract import UserError
+
     dirs = sorted(
         (
             d
@@ -350,11 +390,20 @@ def main(argv=None) -> int:
         key=_seed_of,
     )
     if not dirs:
-        print(f"error: {args.dir}: no seed_<s>/report.md")
-        return 2
+        raise UserError(f"{args.dir}: no seed_<s>/report.md (reproductions of `counting "
+                        "robustness` or `counting reproduce --out DIR/seed_<s>`)")
     for path in write_summary(args.dir, dirs):
         print(f"wrote {path}")
     return 0
+
+
+def main(argv=None) -> int:
+    """`python -m paper_figs.robustness_report DIR`, the alias of `counting robustness-report
+    DIR`: bad input -> one line `python -m paper_figs.robustness_report: error: ...`, exit 2
+    (`counting.contract.run`)."""
+    from counting.contract import run as run_command
+
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

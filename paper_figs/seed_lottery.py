@@ -1,6 +1,7 @@
 """The seed lottery: how rare are runs that count to 1000? A study of a GPU sweep's summary.
 
-    python -m paper_figs.seed_lottery SUMMARY.csv --out DIR
+    counting lottery SUMMARY.csv --out DIR
+    (alias: python -m paper_figs.seed_lottery SUMMARY.csv --out DIR)
 
 SUMMARY.csv is written by `counting sweep --device cuda` (counting.gpu.sweep: one row per run
 with very_long_fpf, very_long_fully_right, very_long_n, verdict, ...). Per cell it reports the
@@ -13,21 +14,18 @@ DIR/seed_lottery.json, and prints a table.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
 import sys
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from counting.fileformat import write_text_atomic  # noqa: E402
-from paper_figs.layout import parse_value, savefig_atomic  # noqa: E402
+from counting.fileformat import write_text_atomic
+from counting.options import OneLineParser
+from counting.paths import declare_paths
+from paper_figs.layout import parse_value, savefig_atomic
 
 NEEDED = ("cell", "seed", "very_long_fpf", "very_long_fully_right", "very_long_n", "verdict")
 ORDER = ("lstm", "relu", "gru")
@@ -110,6 +108,11 @@ def study(rows: list[dict]) -> dict:
 
 
 def plot(rows: list[dict], stats: dict, path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(13, 4.8))
     fpf_all = [r["very_long_fpf"] for r in rows if r["very_long_fpf"] is not None]
     hi = max(fpf_all, default=1.0) or 1.0
@@ -198,18 +201,48 @@ def make(summary, out_dir) -> list[Path]:
     return [png, json_path]
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("summary", metavar="SUMMARY.csv", help="a GPU sweep summary")
-    ap.add_argument("--out", required=True, metavar="DIR", help="directory to write")
-    args = ap.parse_args(argv)
-    try:
-        for path in make(args.summary, args.out):
-            print(f"wrote {path}")
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+PROG = "python -m paper_figs.seed_lottery"
+DESCRIPTION = __doc__.split("\n")[0]
+
+
+def add_arguments(p) -> None:
+    """The study's arguments (the same for `counting lottery` and `python -m
+    paper_figs.seed_lottery`); sets `func`."""
+    p.add_argument("summary", metavar="SUMMARY.csv",
+                   help="a GPU sweep's summary.csv (`counting sweep --device cuda`)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="directory to write seed_lottery.png and seed_lottery.json to, "
+                   "created if missing")
+    declare_paths(p, input_files=("summary",), output_dirs=("out",))
+    p.set_defaults(func=run)
+
+
+def register(sub) -> None:
+    """`counting lottery`."""
+    p = sub.add_parser("lottery", help="the seed lottery: how rare are runs that count to "
+                       "1000, over a GPU sweep's summary", description=DESCRIPTION)
+    add_arguments(p)
+
+
+def build_parser() -> OneLineParser:
+    """The parser of `python -m paper_figs.seed_lottery` (the alias of `counting lottery`)."""
+    p = OneLineParser(prog=PROG, description=DESCRIPTION)
+    add_arguments(p)
+    return p
+
+
+def run(args) -> int:
+    for path in make(args.summary, args.out):
+        print(f"wrote {path}")
     return 0
+
+
+def main(argv=None) -> int:
+    """`python -m paper_figs.seed_lottery`, the alias of `counting lottery`: bad input -> one
+    line `python -m paper_figs.seed_lottery: error: ...`, exit 2 (`counting.contract.run`)."""
+    from counting.contract import run as run_command
+
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

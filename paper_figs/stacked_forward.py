@@ -23,9 +23,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from counting.cells import gru as cells_gru
+from counting.cells import lstm as cells_lstm
+from counting.cells import relu as cells_relu
+from counting.cells.registry import GATES
 from counting.dyck import tokens
-
-GATES = {"lstm": 4, "gru": 3, "relu": 1}
 
 
 def stackable(models) -> bool:
@@ -39,6 +41,33 @@ def stackable(models) -> bool:
 
 def _stack(models, name: str) -> torch.Tensor:
     return torch.stack([m.state_dict()[name].detach().reshape(-1) for m in models])
+
+
+_RELU = cells_relu.make_step(lambda env, x: torch.clamp_min(x, 0.0))
+
+
+def _step(cell: str, h, c, gi, w_hh, b_hh):
+    """One step of all models on all words: h, c (M, B, 1), gi = w_ih x + b_ih (M, B, G),
+    w_hh, b_hh (M, 1, G) -> (h', c').
+
+    The cells of `counting.cells`: the ReLU's generic step; the LSTM's and GRU's parts
+    (`cell_state`, `output`; `candidate_pre`, `update`) around one torch.sigmoid call over
+    all gates at once (torch's vectorized kernel on the contiguous (M, B, G) block: per-gate
+    slices would take its scalar path, whose bits differ), as this module always did; held
+    to the definition by tests/test_cell_conformance.py.
+    """
+    if cell == "lstm":
+        pre = (h * w_hh + b_hh) + gi
+        s = torch.sigmoid(pre)
+        g = torch.tanh(pre[..., 2:3])
+        c = cells_lstm.cell_state(c, s[..., 0:1], s[..., 1:2], g)
+        return cells_lstm.output(s[..., 3:4], torch.tanh(c)), c
+    if cell == "gru":
+        gh = h * w_hh + b_hh
+        s = torch.sigmoid(gh[..., :2] + gi[..., :2])
+        n = torch.tanh(cells_gru.candidate_pre(gi[..., 2:3], s[..., 0:1], gh[..., 2:3]))
+        return cells_gru.update(h, s[..., 1:2], n), c
+    return _RELU(None, (h * w_hh + b_hh,), (gi,))[0], c
 
 
 def stacked_outputs(models, seqs: list[str]) -> np.ndarray:
@@ -68,20 +97,7 @@ def stacked_outputs(models, seqs: list[str]) -> np.ndarray:
         c = torch.zeros(M, B, 1, dtype=torch.float64)
         hs = torch.empty(T, M, B, 1, dtype=torch.float64)
         for t in range(T):
-            gi = table[:, rows[t], :]  # (M, B, G)
-            if cell == "lstm":
-                pre = (h * w_hh + b_hh) + gi
-                s = torch.sigmoid(pre)
-                g = torch.tanh(pre[..., 2:3])
-                c = s[..., 1:2] * c + s[..., 0:1] * g
-                h = s[..., 3:4] * torch.tanh(c)
-            elif cell == "gru":
-                gh = h * w_hh + b_hh
-                s = torch.sigmoid(gh[..., :2] + gi[..., :2])
-                n = torch.tanh(gi[..., 2:3] + s[..., 0:1] * gh[..., 2:3])
-                h = (h - n) * s[..., 1:2] + n
-            else:
-                h = torch.clamp_min((h * w_hh + b_hh) + gi, 0.0)
+            h, c = _step(cell, h, c, table[:, rows[t], :], w_hh, b_hh)
             hs[t] = h
         w_out = _stack(models, "readout.weight")[:, None, None, :]  # (M, 1, 1, 2)
         b_out = _stack(models, "readout.bias")[:, None, None, :]

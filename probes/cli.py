@@ -41,7 +41,7 @@ def run(args) -> int:
     model, meta = load_checkpoint(args.checkpoint)
     sets = load_probe_sets(args.data) if args.data else None
     if model.hidden_size == 1:
-        from counting.firstrun import warm_cells
+        from counting.jit.warmup import warm_cells
 
         warm_cells()  # the traces run in counting.unrolled's kernels
     from probes.worstcase.warmup import warm_verify

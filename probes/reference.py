@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from constructions.builders import EXACT_CELLS
 from probes.tracing import trace_batch
 
-EXACT_CELLS = ("lstm", "relu")
 _CACHE: dict = {}
 _CACHE_SIZE = 16
 _CACHE_MAX_TOKENS = 200_000  # longer inputs are not kept (a word of 10^6 tokens: ~50 MB)

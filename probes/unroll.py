@@ -34,18 +34,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from counting.cells import gru as cells_gru
+from counting.cells import lstm as cells_lstm
+from counting.cells import relu as cells_relu
+from counting.cells.registry import REGISTRY
 from counting.models import CounterRNN
 from counting.unrolled import CellReplica
 
 # Names of the per-step arrays each cell produces, in the order the unroll writes them.
-CELL_KEYS = {
-    "lstm": ("i", "f", "g", "o", "c", "h"),
-    "gru": ("r", "z", "n", "h"),
-    "relu": ("pre", "h"),
-}
-GATE_KEYS = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n"), "relu": ()}
+CELL_KEYS = {name: c.keys for name, c in REGISTRY.items()}
+GATE_KEYS = {name: c.gate_keys for name, c in REGISTRY.items()}
 # The state that should equal (a multiple of) the depth.
-COUNTER_KEY = {"lstm": "c", "gru": "h", "relu": "h"}
+COUNTER_KEY = {name: c.counter for name, c in REGISTRY.items()}
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -134,7 +134,12 @@ def _unroll_replica(replica: CellReplica, tokens: np.ndarray, progress: bool) ->
 
 def unroll_torch(model: CounterRNN, tokens: np.ndarray, progress: bool = False) -> dict:
     """The step loop with torch's kernels on numpy views: any hidden size (the reference
-    the replica is tested against). Returns the cell's keys (B, T, H), without "out"."""
+    the replica is tested against). Returns the cell's keys (B, T, H), without "out".
+
+    The cells of `counting.cells`: the ReLU's generic step; the LSTM's and GRU's parts
+    (`cell_state`, `output`; `candidate_pre`, `update`) around one torch.sigmoid over all
+    gate rows at once (torch's vectorized kernel: its bits on per-gate slices differ), as
+    before; held to the definition by tests/test_cell_conformance.py."""
     w = weights(model)
     dt = w["w_hh"].dtype
     B, T = tokens.shape
@@ -156,8 +161,8 @@ def unroll_torch(model: CounterRNN, tokens: np.ndarray, progress: bool = False) 
             s = _sigmoid(pre)
             i, f, o = s[:, :H], s[:, H : 2 * H], s[:, 3 * H :]
             g = _tanh(pre[:, 2 * H : 3 * H])
-            c = f * c + i * g
-            h = o * _tanh(c)
+            c = cells_lstm.cell_state(c, i, f, g)
+            h = cells_lstm.output(o, _tanh(c))
             bi[t], bf[t], bg[t], bo[t], bc[t], bh[t] = i, f, g, o, c, h
             if t % 4096 == 4095:
                 bar.update(4096 * B)
@@ -168,17 +173,17 @@ def unroll_torch(model: CounterRNN, tokens: np.ndarray, progress: bool = False) 
             gi = table[rows[t]]
             s = _sigmoid(gh[:, : 2 * H] + gi[:, : 2 * H])
             r, z = s[:, :H], s[:, H:]
-            n = _tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
-            h = (h - n) * z + n
+            n = _tanh(cells_gru.candidate_pre(gi[:, 2 * H :], r, gh[:, 2 * H :]))
+            h = cells_gru.update(h, z, n)
             br[t], bz[t], bn[t], bh[t] = r, z, n, h
             if t % 4096 == 4095:
                 bar.update(4096 * B)
     else:
         bp, bh = buf["pre"], buf["h"]
         zero = dt.type(0)
+        relu_step = cells_relu.make_step(lambda env, x: np.maximum(x, zero))
         for t in range(T):
-            pre = (h @ w_hh_t + b_hh) + table[rows[t]]
-            h = np.maximum(pre, zero)
+            h, pre = relu_step(None, (h @ w_hh_t + b_hh,), (table[rows[t]],))
             bp[t], bh[t] = pre, h
             if t % 4096 == 4095:
                 bar.update(4096 * B)

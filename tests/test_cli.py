@@ -85,3 +85,59 @@ def test_errors_are_one_line_and_exit_2(tmp_path, data_dir, capsys):
         == 2
     )
     assert "train.txt:1: labels disagree" in capsys.readouterr().err
+
+
+def test_counting_cli_main_is_the_installed_application(capsys):
+    """`counting.cli.main` runs the application on top (counting_app.cli, found through the
+    entry point of pyproject.toml, never imported by counting): every command, the studies
+    included; `counting.cli.build_parser` has `counting`'s own commands only."""
+    import argparse
+
+    from counting import cli
+    from counting_app.cli import COMMANDS, build_parser
+    from counting_app.cli import main as app_main
+
+    assert cli.application() is app_main
+
+    def commands(parser):
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return list(sub.choices)
+
+    assert commands(cli.build_parser()) == ["data", "train", "eval", "sweep"]
+    everything = commands(build_parser())
+    assert everything[:4] == ["data", "train", "eval", "sweep"] and len(everything) == len(
+        COMMANDS)
+    assert {"capacity", "remedies", "lottery", "robustness-report"} <= set(everything)
+    for command in ("capacity", "remedies", "lottery", "robustness-report"):
+        assert main([command, "--help"]) == 0
+        assert capsys.readouterr().out.startswith(f"usage: counting {command}")
+
+
+def test_the_counting_script_is_the_application():
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    # counting_app.main imports counting_app.cli itself, so that a Ctrl-C during the imports
+    # is an interruption (exit 130), not a traceback
+    assert project["project"]["scripts"]["counting"] == "counting_app:main"
+    points = project["project"]["entry-points"]["counting.application"]
+    assert points == {"main": "counting_app.cli:main"}
+
+
+def test_an_interruption_while_importing_is_one_line(monkeypatch, capsys):
+    """The `counting` script's Ctrl-C before the commands are imported: one line, 130."""
+    import builtins
+
+    import counting_app
+
+    real_import = builtins.__import__
+
+    def interrupted(name, *args, **kwargs):
+        if name == "counting_app.cli":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    assert counting_app.main(["--help"]) == 130
+    assert capsys.readouterr().err == "counting: interrupted\n"

@@ -23,15 +23,13 @@ size 1; H > 1: sums over units in another order than MKL's, 1e-12 and 1e-10 test
     runs        many training runs at once, writing run_training's files (for sweeps)
     api         evaluate_many
     threads     numba threading layer (workqueue) and thread count
-    cachecheck  drops numba's cached kernels when any engine source changed
+    (numba decorators, intrinsics, the cache directory and warm-ups: counting.jit)
 
 Public: FastBackend, evaluate_many, supports, set_jobs.
 """
 
-from counting.engine.cachecheck import refresh as _refresh_cache
 from counting.engine.threads import configure as _configure
 
-_refresh_cache()
 _configure()
 
 from counting.engine.api import evaluate_many  # noqa: E402

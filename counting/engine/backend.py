@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from counting.engine.evaluate import eval_block
+from counting.engine.evaluate import block_kernel
 from counting.engine.evaluate_h import eval_model
 from counting.engine.layout import CELL_IDS, P_MAX, n_params, pack, supports, unpack
 from counting.engine.losses import loss_id
-from counting.engine.train import scratch, train_epoch
+from counting.engine.train import epoch_kernel, scratch
 from counting.engine.update import options_vector
 from counting.engine.words import EvalSet, pack_words
 from counting.metrics import summarize_fpf
@@ -53,12 +53,13 @@ class FastBackend:
         self.opts = options_vector(config)  # batch size, clip, weight decay, L1
         self._acc = np.empty(self._scratch[1].size)
         self._prepared: dict[int, tuple[list, EvalSet]] = {}
+        self._epoch = epoch_kernel(self.cell_id, self.hidden)  # this cell and size only
 
     def train_epoch(self, order: np.ndarray) -> float:
         order = np.ascontiguousarray(order, dtype=np.int64)
         if order.size and (order.min() < 0 or order.max() >= self.offs.size - 1):
             raise ValueError(f"order indexes outside the {self.offs.size - 1} training words")
-        value, self.step = train_epoch(
+        value, self.step = self._epoch(
             self.cell_id, self.hidden, self.params, self.m, self.v, self.step, self.lr,
             self.loss, self.toks, self.offs, order, *self._scratch, self.opts, self._acc,
         )
@@ -92,7 +93,8 @@ def evaluate_prepared(cell_id: int, params: np.ndarray, loss: int, es: EvalSet,
                    seq_loss[0], fpf[0])
     else:
         PT = np.ascontiguousarray(params.reshape(-1, 1))
-        eval_block(cell_id, PT, loss, es.toks, es.offs, es.lcp, es.max_len, seq_loss, fpf)
+        block_kernel(cell_id)(cell_id, PT, loss, es.toks, es.offs, es.lcp, es.max_len,
+                              seq_loss, fpf)
     return unsort(seq_loss[0], es.index), unsort(fpf[0], es.index)
 
 

@@ -1,38 +1,14 @@
-"""Keep numba's on-disk cache of the engine consistent with its sources.
-
-numba keys a cached kernel on its own file only: after an edit of, say, `lstm.py`, the
-cached `train.py` kernels would still run the old inlined LSTM code. `refresh()` hashes
-every source file of the engine and, when the hash differs from the one stored beside
-the cache (`__pycache__/engine-sources.sha256`), deletes the engine's cache files so that
-everything recompiles once. It runs when `counting.engine` is imported, before any kernel
-module; errors (a read-only install) are ignored - numba then uses its own cache dir.
-"""
+"""Kept for old imports. The engine's cache is now consistent by construction: every
+kernel is cached in a directory named after a key of every numba source
+(`counting.jit.cache`), so nothing is dropped and nothing runs at import."""
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-STAMP = HERE / "__pycache__" / "engine-sources.sha256"
-
-
-def sources_hash() -> str:
-    h = hashlib.sha256()
-    for path in sorted(HERE.glob("*.py")):
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
+from counting.jit.cache import key as sources_hash
 
 
 def refresh() -> None:
-    try:
-        digest = sources_hash()
-        if STAMP.is_file() and STAMP.read_text().strip() == digest:
-            return
-        for path in HERE.glob("__pycache__/*.nb[ic]"):
-            path.unlink(missing_ok=True)
-        STAMP.parent.mkdir(exist_ok=True)
-        STAMP.write_text(digest + "\n")
-    except OSError:
-        pass
+    """Nothing to do (see the module docstring)."""
+
+
+__all__ = ["refresh", "sources_hash"]

@@ -13,18 +13,22 @@ numbers do not depend on the cut (its states come from its own prefix either way
 Same cell formulas as `lstm_h`, `relu_h`, `gru_h`; readout and losses as `evaluate`
 (counting.metrics' formulas): per word of length T, loss = sum of the T x 2 output losses /
 (2T), FPF = index of the first token with a wrong output (threshold 0.5), T if none.
+Cell ids and gate counts come from `counting.cells.registry`; the steps keep the kernels'
+own vectorized forms (see `lstm_h`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from counting.cells.registry import CELL_IDS, GATES
 from counting.engine.intrinsics import fma
 from counting.engine.jit import kernel
 from counting.engine.losses import eval_term
 from counting.engine.mathfn import vsigmoid, vtanh
 
-LSTM, RELU, GRU = 0, 1, 2
+LSTM, RELU, GRU = CELL_IDS["lstm"], CELL_IDS["relu"], CELL_IDS["gru"]
+_G_LSTM, _G_RELU, _G_GRU = GATES["lstm"], GATES["relu"], GATES["gru"]
 THRESHOLD = 0.5
 WALKERS = 4
 
@@ -52,7 +56,7 @@ def cut(offs, lcp, walkers):
 def eval_model(cell, H, p, loss, toks, offs, lcp, max_len, seq_loss, fpf):
     """One model (cell id, hidden size H > 1, parameters p in `layout` order) on one set;
     seq_loss (n,) float64 and fpf (n,) int64 receive per-word results in sorted order."""
-    G = 4 if cell == LSTM else (1 if cell == RELU else 3)
+    G = _G_LSTM if cell == LSTM else (_G_RELU if cell == RELU else _G_GRU)
     R = G * H
     oWhh = 2 * R
     obih = oWhh + R * H

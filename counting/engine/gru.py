@@ -6,33 +6,39 @@ torch's CPU order (aten RNN.cpp, GRUCell), gates r z n:
     h' = (h - n) * z + n
 Parameter indices follow `layout`: W_ih 2q+k, W_hh 6+q, b_ih 9+q, b_hh 12+q, W_out 15+j,
 b_out 17+j (q = 0 r, 1 z, 2 n).
+
+`step` and `lane_step` are `counting.cells.gru`'s step (the one definition) over the
+engine's activations. `sequence_grad`'s backward pass keeps its own order of the products
+(e.g. dh (1 - z) (1 - n^2), where the definition has torch's (dh - dh z) (1 - n^2)): it is
+what every checkpoint and history of the engine was made with; it is held to torch within
+1e-12 by tests/test_cell_conformance.py.
 """
 
 from __future__ import annotations
 
 from counting.engine.jit import inline, kernel
 from counting.engine.losses import readout_grad
-from counting.engine.mathfn import sigmoid, tanh, vsigmoid, vtanh
+from counting.engine.steps import GRU_LANE_STEP as _LANE_STEP
+from counting.engine.steps import GRU_STEP as _STEP
 
 
 @inline
 def step(p, k, h):
     """-> (h', r, z, n, W_hh[n] h + b_hh[n])."""
-    r = sigmoid((p[6] * h + p[12]) + (p[k] + p[9]))
-    z = sigmoid((p[7] * h + p[13]) + (p[2 + k] + p[10]))
-    hn = p[8] * h + p[14]
-    n = tanh((p[4 + k] + p[11]) + r * hn)
-    return (h - n) * z + n, r, z, n, hn
+    gh = (p[6] * h + p[12], p[7] * h + p[13], p[8] * h + p[14])
+    gi = (p[k] + p[9], p[2 + k] + p[10], p[4 + k] + p[11])
+    h2, r, z, n = _STEP(0, gh, gi, h)
+    return h2, r, z, n, gh[2]
 
 
 @inline
 def lane_step(PT, j, k, h):
     """`step` for the model in column j of PT (P_MAX, lanes), with the branch-free
     activations of the evaluation kernel -> h'."""
-    r = vsigmoid((PT[6, j] * h + PT[12, j]) + (PT[k, j] + PT[9, j]))
-    z = vsigmoid((PT[7, j] * h + PT[13, j]) + (PT[2 + k, j] + PT[10, j]))
-    n = vtanh((PT[4 + k, j] + PT[11, j]) + r * (PT[8, j] * h + PT[14, j]))
-    return (h - n) * z + n
+    gh = (PT[6, j] * h + PT[12, j], PT[7, j] * h + PT[13, j], PT[8, j] * h + PT[14, j])
+    gi = (PT[k, j] + PT[9, j], PT[2 + k, j] + PT[10, j], PT[4 + k, j] + PT[11, j])
+    h2, _, _, _ = _LANE_STEP(0, gh, gi, h)
+    return h2
 
 
 @kernel

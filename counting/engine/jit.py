@@ -1,37 +1,5 @@
-"""The engine's numba decorators.
+"""The engine's numba decorators: a re-export of `counting.jit.decorators` (their home)."""
 
-All kernels are compiled ahead of use and cached on disk (`cache=True`), with IEEE
-arithmetic (fastmath off: no reassociation, no fused multiply-add unless written as
-`intrinsics.fma`) and numpy's error model: x / 0 gives inf or NaN as in torch instead of
-raising, which also leaves no zero-check branch in the loops, so that LLVM can vectorize
-them (the evaluation kernel runs one model per SIMD lane).
-"""
+from counting.jit.decorators import borrowing, inline, kernel, parallel
 
-from __future__ import annotations
-
-from numba import njit
-
-
-def kernel(fn):
-    """A compiled kernel callable from Python."""
-    return njit(cache=True, error_model="numpy")(fn)
-
-
-def borrowing(fn):
-    """A kernel that allocates nothing and only borrows the arrays it is given (and views of
-    them) for the duration of the call: compiled without numba's reference counting
-    (`_nrt=False`), which would otherwise cost two atomic operations for every array view
-    it makes or passes to an inlined helper (measured: 5-25% of the H > 1 gradient
-    kernels). An allocation inside it fails to compile."""
-    return njit(cache=True, error_model="numpy", _nrt=False)(fn)
-
-
-def inline(fn):
-    """A small function inlined into the kernels that call it."""
-    return njit(cache=True, inline="always", error_model="numpy")(fn)
-
-
-def parallel(fn):
-    """A kernel whose `prange` loops run on numba's worker threads; it releases the GIL, so
-    other Python threads (file writing) go on while it runs."""
-    return njit(cache=True, parallel=True, nogil=True, error_model="numpy")(fn)
+__all__ = ["borrowing", "inline", "kernel", "parallel"]

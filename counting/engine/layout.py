@@ -1,7 +1,9 @@
 """Flat parameter vectors of models, and conversion to and from `CounterRNN`.
 
 A model's parameters are one float64 vector in `model.parameters()` order, each tensor
-flattened row-major. With G gates (LSTM 4: i f g o; GRU 3: r z n; ReLU 1), hidden size 1:
+flattened row-major: the layout of `counting.cells.layout` (the one definition, any H;
+the cells, their ids and gate counts come from `counting.cells.registry`). With G gates
+(LSTM 4: i f g o; GRU 3: r z n; ReLU 1), hidden size 1:
 
     index            tensor                 shape
     2*q + k          rnn.weight_ih_l0       (G, 2)   gate q, input token k ('(' = 0, ')' = 1)
@@ -24,23 +26,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from counting.cells.layout import P_MAX, n_params
+from counting.cells.registry import CELL_IDS, GATES_BY_ID
 from counting.engine.jit import inline
-from counting.models import GATES, MAX_HIDDEN, CounterRNN
+from counting.models import MAX_HIDDEN, CounterRNN
 
-CELL_IDS = {"lstm": 0, "relu": 1, "gru": 2}
-P_MAX = 5 * 4 + 4
-GATES_BY_ID = tuple(GATES[c] for c in CELL_IDS)  # gates per cell id: (4, 1, 3)
-
-
-def n_params(cell: str, hidden_size: int = 1) -> int:
-    G, H = GATES[cell], hidden_size
-    return G * H * (H + 4) + 2 * H + 2
+__all__ = ["CELL_IDS", "GATES_BY_ID", "P_MAX", "n_params", "n_params_of", "pack", "supports",
+           "unpack"]
+_G0, _G1, _G2 = GATES_BY_ID  # compile-time constants of `n_params_of`
 
 
 @inline
 def n_params_of(cell_id, hidden_size):
     """`n_params` inside the kernels, from a cell id (layout.CELL_IDS)."""
-    G = 4 if cell_id == 0 else (1 if cell_id == 1 else 3)
+    G = _G0 if cell_id == 0 else (_G1 if cell_id == 1 else _G2)
     return G * hidden_size * (hidden_size + 4) + 2 * hidden_size + 2
 
 

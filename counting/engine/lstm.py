@@ -6,37 +6,40 @@ torch's CPU order (aten RNN.cpp, LSTMCell): for gate q in (i, f, g, o)
     c' = f * c + i * g;  h' = o * tanh(c')
 Parameter indices follow `layout`: W_ih 2q+k, W_hh 8+q, b_ih 12+q, b_hh 16+q, W_out 20+j,
 b_out 22+j.
+
+`step` and `lane_step` are `counting.cells.lstm`'s step (the one definition) over the
+engine's activations. `sequence_grad`'s backward pass keeps its own order of the products
+(e.g. dc g i (1 - i), where the definition has torch's dc g (1 - i) i): it is what every
+checkpoint and history of the engine was made with; it is held to torch within 1e-12 by
+tests/test_cell_conformance.py.
 """
 
 from __future__ import annotations
 
 from counting.engine.jit import inline, kernel
 from counting.engine.losses import readout_grad
-from counting.engine.mathfn import sigmoid, tanh, vsigmoid, vtanh
+from counting.engine.steps import LSTM_LANE_STEP as _LANE_STEP
+from counting.engine.steps import LSTM_STEP as _STEP
 
 
 @inline
 def step(p, k, h, c):
     """One step from (h, c) on token k -> (h', c', i, f, g, o, tanh(c'))."""
-    i = sigmoid((p[8] * h + p[16]) + (p[k] + p[12]))
-    f = sigmoid((p[9] * h + p[17]) + (p[2 + k] + p[13]))
-    g = tanh((p[10] * h + p[18]) + (p[4 + k] + p[14]))
-    o = sigmoid((p[11] * h + p[19]) + (p[6 + k] + p[15]))
-    c2 = f * c + i * g
-    tc = tanh(c2)
-    return o * tc, c2, i, f, g, o, tc
+    gh = (p[8] * h + p[16], p[9] * h + p[17], p[10] * h + p[18], p[11] * h + p[19])
+    gi = (p[k] + p[12], p[2 + k] + p[13], p[4 + k] + p[14], p[6 + k] + p[15])
+    return _STEP(0, gh, gi, c)
 
 
 @inline
 def lane_step(PT, j, k, h, c):
     """`step` for the model in column j of PT (P_MAX, lanes), with the branch-free
     activations of the evaluation kernel -> (h', c')."""
-    i = vsigmoid((PT[8, j] * h + PT[16, j]) + (PT[k, j] + PT[12, j]))
-    f = vsigmoid((PT[9, j] * h + PT[17, j]) + (PT[2 + k, j] + PT[13, j]))
-    g = vtanh((PT[10, j] * h + PT[18, j]) + (PT[4 + k, j] + PT[14, j]))
-    o = vsigmoid((PT[11, j] * h + PT[19, j]) + (PT[6 + k, j] + PT[15, j]))
-    c2 = f * c + i * g
-    return o * vtanh(c2), c2
+    gh = (PT[8, j] * h + PT[16, j], PT[9, j] * h + PT[17, j], PT[10, j] * h + PT[18, j],
+          PT[11, j] * h + PT[19, j])
+    gi = (PT[k, j] + PT[12, j], PT[2 + k, j] + PT[13, j], PT[4 + k, j] + PT[14, j],
+          PT[6 + k, j] + PT[15, j])
+    h2, c2, _, _, _, _, _ = _LANE_STEP(0, gh, gi, c)
+    return h2, c2
 
 
 @kernel

@@ -23,7 +23,7 @@ from counting.engine.evaluate_h import eval_model
 from counting.engine.intrinsics import atomic_add
 from counting.engine.jit import parallel
 from counting.engine.layout import CELL_IDS, P_MAX, n_params, pack, unpack
-from counting.engine.train import CACHE, scratch_rows, train_epoch
+from counting.engine.train import CACHE, scratch_rows, train_epoch, train_epoch_h1
 from counting.engine.update import N_OPTS, default_options
 from counting.engine.words import EvalSet, pack_words
 
@@ -33,64 +33,92 @@ LANES = 32  # at most this many models per evaluation block
 VECTOR = 8  # float64 lanes of an AVX-512 vector: blocks are padded to a multiple of it
 
 
-@parallel
-def train_many(workers, queue, cells, hidden, P, M, V, steps, lrs, loss, toks, offs, orders,
-               max_len, online, opts):
-    """`workers` threads take models from a shared counter; each model i in `queue` gets
-    one epoch on orders[i] with its training options opts[i]. cells, hidden (B,) int64 (cell
-    ids, hidden sizes); P, M, V (B, >= n_params); steps, lrs, online (B,) float64; orders
-    (B, n) int64; opts (B, N_OPTS) float64 (`update.options_vector`). Rows not in `queue`
-    are left untouched."""
-    counter = np.zeros(1, dtype=np.int64)
-    for _w in prange(workers):
-        S = np.empty((scratch_rows(max_len, hidden.max() if hidden.size else 1), CACHE))
-        grad = np.empty(P.shape[1])
-        acc = np.empty(P.shape[1])
-        while True:
-            j = atomic_add(counter, 0, 1)
-            if j >= queue.shape[0]:
-                break
-            i = queue[j]
-            online[i], steps[i] = train_epoch(
-                cells[i], hidden[i], P[i], M[i], V[i], steps[i], lrs[i], loss, toks, offs,
-                orders[i], S, grad, opts[i], acc,
-            )
+def _many_kernels(NARROW):
+    """(train_many, eval_many) compiled for models of every cell at hidden size 1 only
+    (NARROW: the H > 1 kernels are pruned, numba never compiles them) or of any hidden size.
+    The same arithmetic either way (the same kernels run)."""
+    WIDE = not NARROW
+
+    @parallel
+    def train_many(workers, queue, cells, hidden, P, M, V, steps, lrs, loss, toks, offs,
+                   orders, max_len, online, opts):
+        """`workers` threads take models from a shared counter; each model i in `queue` gets
+        one epoch on orders[i] with its training options opts[i]. cells, hidden (B,) int64 (cell
+        ids, hidden sizes); P, M, V (B, >= n_params); steps, lrs, online (B,) float64; orders
+        (B, n) int64; opts (B, N_OPTS) float64 (`update.options_vector`). Rows not in `queue`
+        are left untouched."""
+        counter = np.zeros(1, dtype=np.int64)
+        for _w in prange(workers):
+            widest = 1 if NARROW or not hidden.size else hidden.max()
+            S = np.empty((scratch_rows(max_len, widest), CACHE))
+            grad = np.empty(P.shape[1])
+            acc = np.empty(P.shape[1])
+            while True:
+                j = atomic_add(counter, 0, 1)
+                if j >= queue.shape[0]:
+                    break
+                i = queue[j]
+                if NARROW:
+                    online[i], steps[i] = train_epoch_h1(
+                        cells[i], hidden[i], P[i], M[i], V[i], steps[i], lrs[i], loss, toks,
+                        offs, orders[i], S, grad, opts[i], acc,
+                    )
+                else:
+                    online[i], steps[i] = train_epoch(
+                        cells[i], hidden[i], P[i], M[i], V[i], steps[i], lrs[i], loss, toks,
+                        offs, orders[i], S, grad, opts[i], acc,
+                    )
+
+    @parallel
+    def eval_many(workers, blocks, widths, block_cells, block_hidden, P, loss, toks, offs, lcp,
+                  max_len, seq_loss, fpf):
+        """`workers` threads take blocks from a shared counter and evaluate their models on the
+        prepared set (toks, offs, lcp). blocks (nb, LANES) int64: model rows, -1 padded;
+        widths (nb,): lanes to run (>= the rows; extra lanes repeat the first model and are
+        dropped, so that the vectorized loop has no scalar remainder); block_cells,
+        block_hidden (nb,) (a block of hidden size > 1 holds one model); P (B, >= n_params);
+        seq_loss (B, n) float64 and fpf (B, n) int64 receive the rows' results in the set's
+        sorted order."""
+        counter = np.zeros(1, dtype=np.int64)
+        n = offs.shape[0] - 1
+        for _w in prange(workers):
+            while True:
+                b = atomic_add(counter, 0, 1)
+                if b >= blocks.shape[0]:
+                    break
+                if WIDE and block_hidden[b] > 1:
+                    i = blocks[b, 0]
+                    eval_model(block_cells[b], block_hidden[b], P[i], loss, toks, offs, lcp,
+                               max_len, seq_loss[i], fpf[i])
+                    continue
+                rows = 0
+                while rows < blocks.shape[1] and blocks[b, rows] >= 0:
+                    rows += 1
+                PT = np.empty((P_MAX, widths[b]))
+                for j in range(widths[b]):  # element loops: no shape checks to compile
+                    src = blocks[b, j if j < rows else 0]
+                    for q in range(P_MAX):
+                        PT[q, j] = P[src, q]
+                sl = np.empty((widths[b], n))
+                ff = np.empty((widths[b], n), dtype=np.int64)
+                eval_block(block_cells[b], PT, loss, toks, offs, lcp, max_len, sl, ff)
+                for j in range(rows):
+                    dst = blocks[b, j]
+                    for q in range(n):
+                        seq_loss[dst, q] = sl[j, q]
+                        fpf[dst, q] = ff[j, q]
+
+    return train_many, eval_many
 
 
-@parallel
-def eval_many(workers, blocks, widths, block_cells, block_hidden, P, loss, toks, offs, lcp,
-              max_len, seq_loss, fpf):
-    """`workers` threads take blocks from a shared counter and evaluate their models on the
-    prepared set (toks, offs, lcp). blocks (nb, LANES) int64: model rows, -1 padded;
-    widths (nb,): lanes to run (>= the rows; extra lanes repeat the first model and are
-    dropped, so that the vectorized loop has no scalar remainder); block_cells,
-    block_hidden (nb,) (a block of hidden size > 1 holds one model); P (B, >= n_params);
-    seq_loss (B, n) float64 and fpf (B, n) int64 receive the rows' results in the set's
-    sorted order."""
-    counter = np.zeros(1, dtype=np.int64)
-    n = offs.shape[0] - 1
-    for _w in prange(workers):
-        while True:
-            b = atomic_add(counter, 0, 1)
-            if b >= blocks.shape[0]:
-                break
-            if block_hidden[b] > 1:
-                i = blocks[b, 0]
-                eval_model(block_cells[b], block_hidden[b], P[i], loss, toks, offs, lcp,
-                           max_len, seq_loss[i], fpf[i])
-                continue
-            rows = 0
-            while rows < blocks.shape[1] and blocks[b, rows] >= 0:
-                rows += 1
-            PT = np.empty((P_MAX, widths[b]))
-            for j in range(widths[b]):
-                PT[:, j] = P[blocks[b, j if j < rows else 0], :P_MAX]
-            sl = np.empty((widths[b], n))
-            ff = np.empty((widths[b], n), dtype=np.int64)
-            eval_block(block_cells[b], PT, loss, toks, offs, lcp, max_len, sl, ff)
-            for j in range(rows):
-                seq_loss[blocks[b, j]] = sl[j]
-                fpf[blocks[b, j]] = ff[j]
+# Both variants are created now (nothing is compiled until one is called).
+MANY_KERNELS = {narrow: _many_kernels(narrow) for narrow in (False, True)}
+train_many, eval_many = MANY_KERNELS[False]  # any hidden size
+
+
+def many_kernels(hidden: np.ndarray):
+    """(train_many, eval_many) for a bank of models of hidden sizes `hidden`."""
+    return MANY_KERNELS[not (hidden.size and int(hidden.max()) > 1)]
 
 
 class JointSet:
@@ -219,6 +247,7 @@ class ModelBank:
                                  f"training words, got shape {orders.shape}")
             full_orders = np.zeros((B, orders.shape[1]), dtype=np.int64)
             full_orders[rows] = orders
+            train_many, _ = many_kernels(self.hidden)
             train_many(workers, self.queue(rows), self.cells, self.hidden, self.P, self.M,
                        self.V, self.steps, self.lrs, self.loss, toks, offs, full_orders,
                        max_len, online, self.opts)
@@ -227,6 +256,7 @@ class ModelBank:
         ok = [i for i in rows.tolist() if math.isfinite(online[i])]
         if joint.n:
             blocks, widths, block_cells, block_hidden = self.blocks(ok)
+            _, eval_many = many_kernels(self.hidden)
             eval_many(workers, blocks, widths, block_cells, block_hidden, self.P, self.loss,
                       joint.toks, joint.offs, joint.lcp, joint.max_len, seq_loss, fpf)
         losses = joint.split(seq_loss[rows])

@@ -18,8 +18,7 @@ import math
 
 import numpy as np
 
-from counting.engine.intrinsics import as_float, fma
-from counting.engine.jit import inline
+from counting.jit import as_float, fma, inline
 
 INV_LN2 = 1.0 / math.log(2.0)
 LN2_HI = 0.6931471805599453  # float(ln 2)

@@ -3,25 +3,29 @@
 torch's CPU order (SimpleCell): a = (W_hh * h + b_hh) + (W_ih[k] + b_ih); h' = max(a, 0).
 The gradient passes where h' > 0 (torch's threshold_backward on the result).
 Parameter indices follow `layout`: W_ih k, W_hh 2, b_ih 3, b_hh 4, W_out 5+j, b_out 7+j.
+
+`step`, `lane_step` and `sequence_grad`'s forward pass are `counting.cells.relu`'s step
+(the one definition) with the engine's relu (a NaN pre-activation gives 0, as the engine
+always did; torch keeps NaN). The backward pass is the engine's own (dh where h' > 0, so a
+NaN h' passes nothing), held to torch within 1e-12 by tests/test_cell_conformance.py.
 """
 
 from __future__ import annotations
 
 from counting.engine.jit import inline, kernel
 from counting.engine.losses import readout_grad
+from counting.engine.steps import RELU_STEP as _STEP
 
 
 @inline
 def step(p, k, h):
-    a = (p[2] * h + p[4]) + (p[k] + p[3])
-    return a if a > 0.0 else 0.0
+    return _STEP(0, (p[2] * h + p[4],), (p[k] + p[3],))[0]
 
 
 @inline
 def lane_step(PT, j, k, h):
     """`step` for the model in column j of PT (P_MAX, lanes) -> h'."""
-    a = (PT[2, j] * h + PT[4, j]) + (PT[k, j] + PT[3, j])
-    return a if a > 0.0 else 0.0
+    return _STEP(0, (PT[2, j] * h + PT[4, j],), (PT[k, j] + PT[3, j],))[0]
 
 
 @kernel
@@ -41,8 +45,7 @@ def sequence_grad(p, loss, toks, start, T, S, grad):
     for t in range(T):
         k = toks[start + t]
         depth += 1 - 2 * k
-        a = (whh * h + bhh) + ((w1 if k else w0) + bih)
-        h = a if a > 0.0 else 0.0
+        h = _STEP(0, (whh * h + bhh,), ((w1 if k else w0) + bih,))[0]
         l0, l1, dz0, dz1 = readout_grad(loss, h, depth, wo0, wo1, bo0, bo1, n)
         total += l0
         total += l1

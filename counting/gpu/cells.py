@@ -10,7 +10,9 @@ simulator) for ONE model held by one thread:
     step(w, tok, h, c) -> (h, c)        one recurrent step (c is unused but for the LSTM)
     K                                   the scratch width
 
-The arithmetic follows torch's CPU RNN cells operation by operation: gates are
+The cells' steps and derivatives are those of `counting.cells` (`lstm`, `gru`, `relu`: the
+one definition), compiled here as device functions over this kernel's activations. The
+arithmetic follows torch's CPU RNN cells operation by operation: gates are
 `(W_hh h + b_hh) + (W_ih[:, tok] + b_ih)`; LSTM gates i f g o, `c = f c + i g`, `h = o tanh c`;
 GRU r z n with `n = tanh(ih_n + r (W_hn h + b_hn))` and `h' = (h - n) z + n`; ReLU's backward
 passes the gradient where h > 0; sigmoid'/tanh' use the outputs as torch's backward kernels do
@@ -19,6 +21,9 @@ passes the gradient where h > 0; sigmoid'/tanh' use the outputs as torch's backw
 
 from __future__ import annotations
 
+from counting.cells import gru as cells_gru
+from counting.cells import lstm as cells_lstm
+from counting.cells import relu as cells_relu
 from counting.gpu.params import offsets
 
 
@@ -37,6 +42,18 @@ def make_cell(cell: str, num, loss: str, cuda):
     @dev
     def tanh(x):
         return cast(tanh_(x))
+
+    @dev
+    def act_sigmoid(env, x):
+        return sigmoid(x)
+
+    @dev
+    def act_tanh(env, x):
+        return tanh(x)
+
+    @dev
+    def act_relu(env, x):
+        return x if (x > ZERO or x != x) else ZERO  # relu, NaN propagates
 
     if loss == "mse":
 
@@ -96,15 +113,22 @@ def make_cell(cell: str, num, loss: str, cuda):
 
     if cell == "lstm":
         K = 9
+        cell_step = dev(cells_lstm.make_step(act_sigmoid, act_tanh, jit=dev))
+        cell_back = dev(cells_lstm.make_backward())
+        h_back = dev(cells_lstm.recurrent_back)
+
+        @dev
+        def terms(w, tok, h):
+            gh = (w[WHH] * h + w[BHH], w[WHH + 1] * h + w[BHH + 1],
+                  w[WHH + 2] * h + w[BHH + 2], w[WHH + 3] * h + w[BHH + 3])
+            gi = (wx(w, 0, tok), wx(w, 1, tok), wx(w, 2, tok), wx(w, 3, tok))
+            return gh, gi
 
         @dev
         def step(w, tok, h, c):
-            i = sigmoid((w[WHH] * h + w[BHH]) + wx(w, 0, tok))
-            f = sigmoid((w[WHH + 1] * h + w[BHH + 1]) + wx(w, 1, tok))
-            gg = tanh((w[WHH + 2] * h + w[BHH + 2]) + wx(w, 2, tok))
-            og = sigmoid((w[WHH + 3] * h + w[BHH + 3]) + wx(w, 3, tok))
-            c = f * c + i * gg
-            return og * tanh(c), c
+            gh, gi = terms(w, tok, h)
+            h, c, _, _, _, _, _ = cell_step(0, gh, gi, c)
+            return h, c
 
         @dev
         def train_seq(w, g, tokens, start, L, st, scale):
@@ -114,13 +138,8 @@ def make_cell(cell: str, num, loss: str, cuda):
             lsum = ZERO
             for t in range(L):
                 tok = int(tokens[start + t])
-                i = sigmoid((w[WHH] * h + w[BHH]) + wx(w, 0, tok))
-                f = sigmoid((w[WHH + 1] * h + w[BHH + 1]) + wx(w, 1, tok))
-                gg = tanh((w[WHH + 2] * h + w[BHH + 2]) + wx(w, 2, tok))
-                og = sigmoid((w[WHH + 3] * h + w[BHH + 3]) + wx(w, 3, tok))
-                c = f * c + i * gg
-                tc = tanh(c)
-                h = og * tc
+                gh, gi = terms(w, tok, h)
+                h, c, i, f, gg, og, tc = cell_step(0, gh, gi, c)
                 depth += 1 - 2 * tok
                 lt, gz0, gz1 = outputs(w, h, depth, scale)
                 lsum += lt
@@ -135,33 +154,36 @@ def make_cell(cell: str, num, loss: str, cuda):
                 st[t, 8] = gz1
             dh_next = ZERO
             dc_next = ZERO
+            whh = (w[WHH], w[WHH + 1], w[WHH + 2], w[WHH + 3])
             for t in range(L - 1, -1, -1):
                 tok = int(tokens[start + t])
                 hp = st[t - 1, 6] if t > 0 else ZERO
                 cp = st[t - 1, 4] if t > 0 else ZERO
                 i, f, gg, og, tc = st[t, 0], st[t, 1], st[t, 2], st[t, 3], st[t, 5]
                 dh = readout_back(w, g, st[t, 6], st[t, 7], st[t, 8], dh_next)
-                dc = dc_next + (dh * og) * (ONE - tc * tc)
-                da_i = ((dc * gg) * (ONE - i)) * i
-                da_f = ((dc * cp) * (ONE - f)) * f
-                da_g = (dc * i) * (ONE - gg * gg)
-                da_o = ((dh * tc) * (ONE - og)) * og
-                dc_next = dc * f
+                da_i, da_f, da_g, da_o, dc_next = cell_back(ONE, dh, dc_next, i, f, gg, og, tc,
+                                                            cp)
                 gate_back(g, 0, tok, hp, da_i, da_i)
                 gate_back(g, 1, tok, hp, da_f, da_f)
                 gate_back(g, 2, tok, hp, da_g, da_g)
                 gate_back(g, 3, tok, hp, da_o, da_o)
-                dh_next = ((da_i * w[WHH] + da_f * w[WHH + 1]) + da_g * w[WHH + 2]) \
-                    + da_o * w[WHH + 3]
+                dh_next = h_back(whh, da_i, da_f, da_g, da_o)
             return lsum / cast(2 * L)
 
     elif cell == "relu":
         K = 3
+        cell_step = dev(cells_relu.make_step(act_relu))
+        cell_back = dev(cells_relu.make_backward(ZERO))
+        h_back = dev(cells_relu.recurrent_back)
+
+        @dev
+        def terms(w, tok, h):
+            return (w[WHH] * h + w[BHH],), (wx(w, 0, tok),)
 
         @dev
         def step(w, tok, h, c):
-            a = (w[WHH] * h + w[BHH]) + wx(w, 0, tok)
-            return (a if (a > ZERO or a != a) else ZERO), c  # relu, NaN propagates
+            gh, gi = terms(w, tok, h)
+            return cell_step(0, gh, gi)[0], c
 
         @dev
         def train_seq(w, g, tokens, start, L, st, scale):
@@ -170,8 +192,8 @@ def make_cell(cell: str, num, loss: str, cuda):
             lsum = ZERO
             for t in range(L):
                 tok = int(tokens[start + t])
-                a = (w[WHH] * h + w[BHH]) + wx(w, 0, tok)
-                h = a if (a > ZERO or a != a) else ZERO
+                gh, gi = terms(w, tok, h)
+                h = cell_step(0, gh, gi)[0]
                 depth += 1 - 2 * tok
                 lt, gz0, gz1 = outputs(w, h, depth, scale)
                 lsum += lt
@@ -179,25 +201,33 @@ def make_cell(cell: str, num, loss: str, cuda):
                 st[t, 1] = gz0
                 st[t, 2] = gz1
             dh_next = ZERO
+            whh = (w[WHH],)
             for t in range(L - 1, -1, -1):
                 tok = int(tokens[start + t])
                 hp = st[t - 1, 0] if t > 0 else ZERO
                 h = st[t, 0]
                 dh = readout_back(w, g, h, st[t, 1], st[t, 2], dh_next)
-                da = ZERO if h <= ZERO else dh  # threshold_backward on the output
+                da = cell_back(dh, h)
                 gate_back(g, 0, tok, hp, da, da)
-                dh_next = da * w[WHH]
+                dh_next = h_back(whh, da)
             return lsum / cast(2 * L)
 
     elif cell == "gru":
         K = 7
+        cell_step = dev(cells_gru.make_step(act_sigmoid, act_tanh, jit=dev))
+        cell_back = dev(cells_gru.make_backward())
+        h_back = dev(cells_gru.recurrent_back)
+
+        @dev
+        def terms(w, tok, h):
+            gh = (w[WHH] * h + w[BHH], w[WHH + 1] * h + w[BHH + 1], w[WHH + 2] * h + w[BHH + 2])
+            gi = (wx(w, 0, tok), wx(w, 1, tok), wx(w, 2, tok))
+            return gh, gi
 
         @dev
         def step(w, tok, h, c):
-            r = sigmoid((w[WHH] * h + w[BHH]) + wx(w, 0, tok))
-            z = sigmoid((w[WHH + 1] * h + w[BHH + 1]) + wx(w, 1, tok))
-            n = tanh(wx(w, 2, tok) + (w[WHH + 2] * h + w[BHH + 2]) * r)
-            return (h - n) * z + n, c
+            gh, gi = terms(w, tok, h)
+            return cell_step(0, gh, gi, h)[0], c
 
         @dev
         def train_seq(w, g, tokens, start, L, st, scale):
@@ -206,36 +236,30 @@ def make_cell(cell: str, num, loss: str, cuda):
             lsum = ZERO
             for t in range(L):
                 tok = int(tokens[start + t])
-                r = sigmoid((w[WHH] * h + w[BHH]) + wx(w, 0, tok))
-                z = sigmoid((w[WHH + 1] * h + w[BHH + 1]) + wx(w, 1, tok))
-                hn = w[WHH + 2] * h + w[BHH + 2]
-                n = tanh(wx(w, 2, tok) + hn * r)
-                h = (h - n) * z + n
+                gh, gi = terms(w, tok, h)
+                h, r, z, n = cell_step(0, gh, gi, h)
                 depth += 1 - 2 * tok
                 lt, gz0, gz1 = outputs(w, h, depth, scale)
                 lsum += lt
                 st[t, 0] = r
                 st[t, 1] = z
                 st[t, 2] = n
-                st[t, 3] = hn
+                st[t, 3] = gh[2]
                 st[t, 4] = h
                 st[t, 5] = gz0
                 st[t, 6] = gz1
             dh_next = ZERO
+            whh = (w[WHH], w[WHH + 1], w[WHH + 2])
             for t in range(L - 1, -1, -1):
                 tok = int(tokens[start + t])
                 hp = st[t - 1, 4] if t > 0 else ZERO
                 r, z, n, hn = st[t, 0], st[t, 1], st[t, 2], st[t, 3]
                 dh = readout_back(w, g, st[t, 4], st[t, 5], st[t, 6], dh_next)
-                dz = dh * (hp - n)
-                da_n = (dh - dh * z) * (ONE - n * n)
-                dhn = da_n * r
-                da_r = ((da_n * hn) * (ONE - r)) * r
-                da_z = (dz * (ONE - z)) * z
+                da_r, da_z, da_n, dhn, dh_direct = cell_back(ONE, dh, hp, r, z, n, hn)
                 gate_back(g, 0, tok, hp, da_r, da_r)
                 gate_back(g, 1, tok, hp, da_z, da_z)
                 gate_back(g, 2, tok, hp, da_n, dhn)
-                dh_next = dh * z + ((da_r * w[WHH] + da_z * w[WHH + 1]) + dhn * w[WHH + 2])
+                dh_next = h_back(whh, dh_direct, da_r, da_z, dhn)
             return lsum / cast(2 * L)
 
     else:

@@ -10,7 +10,8 @@ One model is a vector of P = 5*G + 4 numbers (G = 4 LSTM, 3 GRU, 1 ReLU) in torc
     [5G, 5G+2)    readout.weight   (2, 1)
     [5G+2, 5G+4)  readout.bias     (2,)
 
-Many models are stored column-wise, shape (P, M), so that on the GPU neighbouring threads
+This is `counting.cells.layout` at H = 1 (the one definition). Many models are stored
+column-wise, shape (P, M), so that on the GPU neighbouring threads
 (models) read neighbouring addresses.
 """
 
@@ -22,24 +23,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from counting.models import CELLS, GATES, CounterRNN, init_model, resolve_dtype
+from counting.cells import layout
+from counting.cells.registry import cell as _cell
+from counting.models import CounterRNN, init_model, resolve_dtype
 
 
 def n_params(cell: str) -> int:
     """P for a hidden-size-1 model of `cell`."""
-    return 5 * _gates(cell) + 4
+    return layout.n_params(cell, 1)
 
 
 def offsets(cell: str) -> dict[str, int]:
     """Start index of each parameter block in the flat vector."""
-    G = _gates(cell)
-    return {"wih": 0, "whh": 2 * G, "bih": 3 * G, "bhh": 4 * G, "wr": 5 * G, "br": 5 * G + 2}
+    return layout.offsets(cell, 1)
 
 
 def _gates(cell: str) -> int:
-    if cell not in CELLS:
-        raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
-    return GATES[cell]
+    return _cell(cell).G
 
 
 def numpy_dtype(dtype) -> np.dtype:

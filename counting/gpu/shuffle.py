@@ -15,7 +15,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit
+
+from counting.jit import njit
 
 _U32 = np.uint64(32)
 _M32 = np.uint64(0xFFFFFFFF)

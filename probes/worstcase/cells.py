@@ -23,6 +23,14 @@ How a box's image is kept tight (`docs/verify.md`):
 - LSTM: see `_lstm_image` (corners where the partial derivatives have one sign, else the
   mean-value form).
 The naive interval evaluation (always sound, often loose) is intersected with these.
+
+The cells are those of `counting.cells` (ids from its registry, P regrouped from its flat
+layout), but the maps here keep their own forms, held to the definition and to torch by
+tests/test_cell_conformance.py (the replica within 1e-12 of torch, `image` a sound
+enclosure of torch's next state): `replica` rounds every operation to the model's dtype
+(`to_dtype`), so that one float64 kernel serves float32 models too, which the generic
+step's operators cannot say; the enclosures are tighter than the generic step evaluated
+on intervals would be, because they use the maps' monotonicity and derivatives (above).
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ import math
 
 import numpy as np
 
+from counting.cells import layout
+from counting.cells.registry import CELL_IDS
 from counting.engine.jit import kernel as jit
 from probes.worstcase.numerics import (
     NUM_ABS,
@@ -59,25 +69,26 @@ from probes.worstcase.numerics import (
     widen,
 )
 
-LSTM, RELU, GRU = 0, 1, 2
-CELL_IDS = {"lstm": LSTM, "relu": RELU, "gru": GRU}
+LSTM, RELU, GRU = CELL_IDS["lstm"], CELL_IDS["relu"], CELL_IDS["gru"]
 READOUT = 32
 P_SIZE = 36
 
 
 def cell_params(model) -> np.ndarray:
     """The (P_SIZE,) float64 parameter vector of a hidden-size-1 CounterRNN (its dtype's
-    values, widened exactly)."""
-    sd = {k: v.detach().double().cpu().numpy() for k, v in model.state_dict().items()}
-    w_ih, b_ih = sd["rnn.weight_ih_l0"], sd["rnn.bias_ih_l0"]
-    w_hh, b_hh = sd["rnn.weight_hh_l0"], sd["rnn.bias_hh_l0"]
+    values, widened exactly): the model's flat vector (`counting.cells.layout`) regrouped
+    by token and gate (the module docstring)."""
+    vec = np.concatenate([p.detach().double().cpu().reshape(-1).numpy()
+                          for p in model.parameters()])
+    b = layout.blocks(vec, model.cell, 1)
+    w_ih, b_ih, w_hh, b_hh = b["wih"], b["bih"], b["whh"], b["bhh"]
     P = np.zeros(P_SIZE)
     for tok in (0, 1):
         for k in range(w_ih.shape[0]):
             P[tok * 16 + 4 * k: tok * 16 + 4 * k + 4] = (w_ih[k, tok], b_ih[k], b_hh[k],
                                                           w_hh[k, 0])
-    w, b = sd["readout.weight"], sd["readout.bias"]
-    P[READOUT:] = (w[0, 0], b[0], w[1, 0], b[1])
+    w, bo = b["wr"], b["br"]
+    P[READOUT:] = (w[0, 0], bo[0], w[1, 0], bo[1])
     return P
 
 

@@ -15,13 +15,19 @@ to K *clusters*. A cluster is
 A cell's clusters come from its two parents' clusters, one image each (`cells.image`);
 a cluster inside another is merged into it, then the closest ones until at most K remain.
 Merging is sound (the hull of two enclosures encloses both) and only loses precision.
+
+The helpers are separately compiled kernels (`borrowing`: no reference counts), not
+inlined into `advance` by numba: each is compiled once instead of once per call site
+(`_merge_into` has three), which cut the cold-cache compile of the verifier by about a
+quarter (benchmarks/RESULTS.md); LLVM still inlines the small ones (run time unchanged within
+the noise of a shared machine).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from counting.engine.jit import inline, kernel
+from counting.engine.jit import borrowing, kernel
 from probes.worstcase.cells import (
     LSTM,
     h_range,
@@ -34,7 +40,7 @@ from probes.worstcase.cells import (
 SLOTS = 4
 
 
-@inline
+@borrowing
 def _less(v, best):
     """v beats `best` as a minimum; NaN beats everything (a NaN state is a witness)."""
     if best != best:
@@ -42,14 +48,14 @@ def _less(v, best):
     return v != v or v < best
 
 
-@inline
+@borrowing
 def _more(v, best):
     if best != best:
         return False
     return v != v or v > best
 
 
-@inline
+@borrowing
 def _pick(reps, codes, R, cr, cc, m):
     """Choose the R extreme slots among the candidate states reps[:R] (rows of (h, c, o))
     into cluster m of the scratch (cr[m], cc[m])."""
@@ -65,7 +71,7 @@ def _pick(reps, codes, R, cr, cc, m):
         cc[m, s] = codes[best]
 
 
-@inline
+@borrowing
 def _hull_rep(cb, cr, m, R, is_lstm):
     """Enlarge box cb[m] to contain the concrete states cr[m, :R] (always sound)."""
     for s in range(R):
@@ -79,13 +85,13 @@ def _hull_rep(cb, cr, m, R, is_lstm):
             cb[m, 3] = max(cb[m, 3], c)
 
 
-@inline
+@borrowing
 def _finite_box(cb, i):
     return (cb[i, 0] == cb[i, 0] and cb[i, 1] == cb[i, 1] and cb[i, 2] == cb[i, 2]
             and cb[i, 3] == cb[i, 3])
 
 
-@inline
+@borrowing
 def _merge_into(cb, cr, cc, i, j, R, is_lstm):
     """Cluster i := hull of clusters i and j (boxes; the extreme slots of both). A box with
     a NaN bound (an enclosure that was lost) makes the hull NaN."""
@@ -106,7 +112,7 @@ def _merge_into(cb, cr, cc, i, j, R, is_lstm):
             cc[i, s] = cc[j, s]
 
 
-@inline
+@borrowing
 def _move(cb, cr, cc, i, j, R):
     """Cluster i := cluster j."""
     for q in range(4):
@@ -117,13 +123,13 @@ def _move(cb, cr, cc, i, j, R):
         cc[i, s] = cc[j, s]
 
 
-@inline
+@borrowing
 def _width(lo, hi):
     w = hi - lo
     return w if w == w else np.inf
 
 
-@inline
+@borrowing
 def _merge_cost(cb, i, j, is_lstm):
     """Growth of the hull over the two boxes (h width + c width; NaN boxes merge first)."""
     cost = (_width(min(cb[i, 0], cb[j, 0]), max(cb[i, 1], cb[j, 1]))
@@ -134,7 +140,7 @@ def _merge_cost(cb, i, j, is_lstm):
     return cost if cost == cost else -np.inf
 
 
-@inline
+@borrowing
 def _nested(cb, i, j):
     """One of the boxes i, j contains the other (merging them loses nothing)."""
     a = cb[i, 0] <= cb[j, 0] and cb[j, 1] <= cb[i, 1] and cb[i, 2] <= cb[j, 2] and (
@@ -144,13 +150,13 @@ def _nested(cb, i, j):
     return a or b
 
 
-@inline
+@borrowing
 def _key(cb, i, is_lstm):
     v = cb[i, 2] if is_lstm else cb[i, 0]
     return v if v == v else -np.inf
 
 
-@inline
+@borrowing
 def _reduce(cb, cr, cc, m, K, R, is_lstm):
     """Sort the m clusters by c_lo (LSTM) or h_lo, merge neighbours of which one contains the
     other, then the cheapest neighbours until at most K remain. (Overlapping boxes are not

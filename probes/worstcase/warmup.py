@@ -3,41 +3,37 @@
     warm_verify()   # before any progress bar of a command that verifies models
 
 prints WORST_CASE_MESSAGE and runs `verify` on tiny untrained models of every cell (hidden
-size 1 in both dtypes, the exact search; hidden size 2, the bound) unless this package's
-kernels are already in numba's cache (`counting.firstrun.warm`: a stamp keyed on the
-sources beside numba's cache; `jitcache.refresh` drops that cache when a source changes).
-Only the CLI commands call it; library calls never print.
+size 1 in both dtypes, the exact search; hidden size 2, the bound) unless warm-up
+"worstcase" is stamped in numba's cache directory (`counting.jit.warmup.warm`; the
+directory is keyed on every numba source, these included). Only the CLI commands call it;
+library calls never print.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from counting.jit.warmup import warm
 
-from counting.firstrun import warm
-
-HERE = Path(__file__).resolve().parent
-STAMP_DIR = HERE / "__pycache__"  # beside numba's cache of these kernels
+KIND = "worstcase"
 WORST_CASE_MESSAGE = (
-    "compiling the worst-case kernels once (about 25 s; cached for later runs)"
+    "compiling the worst-case kernels once (about 20 s; cached for later runs)"
 )
 
 
 def _work() -> None:
-    from counting.models import init_model
+    from counting.models import CELLS, init_model
     from probes.worstcase import verify
 
     for dtype in ("float64", "float32"):
-        for cell in ("lstm", "relu", "gru"):
+        for cell in CELLS:
             verify(init_model(cell, 1, 0, dtype), max_length=20)
-    for cell in ("lstm", "relu", "gru"):
+    for cell in CELLS:
         verify(init_model(cell, 2, 0, "float64"), max_length=20)
 
 
 def warm_verify(stream=None) -> bool:
     """Compile the worst-case kernels unless cached, printing WORST_CASE_MESSAGE first.
     -> True when it compiled."""
-    return warm("worstcase", STAMP_DIR, sorted(HERE.glob("*.py")),
-                WORST_CASE_MESSAGE, _work, stream)
+    return warm(KIND, WORST_CASE_MESSAGE, _work, stream)
 
 
-__all__ = ["WORST_CASE_MESSAGE", "warm_verify"]
+__all__ = ["KIND", "WORST_CASE_MESSAGE", "warm_verify"]

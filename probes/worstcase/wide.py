@@ -14,6 +14,12 @@ own kernels on numpy arrays, like `probes.unroll`): those with the least and the
 outputs are wrong is rebuilt and replayed on the torch module (`search`).
 
 Rows are numpy arrays over the depths of a row; `WideRowPair` has `RowPair`'s interface.
+
+`WideModel.replica` is the cells' generic step (`counting.cells`); `WideModel.image` keeps
+its own interval form of the step (the error model of `numerics` on every operation, and
+the GRU's alternative form z h + (1 - z) n folded into the error bound, which the generic
+step on intervals would not carry), held to torch as a sound enclosure by
+tests/test_cell_conformance.py.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from counting.cells import arith
+from counting.cells import relu as cells_relu
+from counting.cells.registry import GATES
 from probes.worstcase.numerics import (
     NUM_ABS,
     NUM_IS32,
@@ -37,7 +46,8 @@ from probes.worstcase.numerics import (
 )
 from probes.worstcase.rows import SLOTS
 
-GATES = {"lstm": 4, "relu": 1, "gru": 3}
+__all__ = ["GATES", "WideModel", "WideRowPair", "verify_wide"]
+_NUMPY_STEPS = arith.get("numpy").steps()  # torch's kernels on (contiguous) numpy arrays
 
 
 # ---------------------------------------------------------------- interval arithmetic
@@ -207,26 +217,24 @@ class WideModel:
 
     # -------------------------------------------------------------- concrete states
     def replica(self, tok: int, h, c):
-        """One torch-like step of the states h, c (n, H) in the dtype -> (h', c')."""
+        """One torch-like step of the states h, c (n, H) in the dtype -> (h', c'): the cells'
+        generic steps (`counting.cells`) on numpy arrays through torch's kernels, one gate
+        block of H columns at a time (contiguous copies, as `probes.unroll` computes them)."""
         dt = self.np_dtype
-        f = lambda x: torch.sigmoid(torch.from_numpy(np.ascontiguousarray(x))).numpy()  # noqa: E731
-        th = lambda x: torch.tanh(torch.from_numpy(np.ascontiguousarray(x))).numpy()  # noqa: E731
         h, c = h.astype(dt), c.astype(dt)
         gh = h @ self.w_hh.T.astype(dt) + self.b_hh.astype(dt)
         gi = (self.w_ih[:, tok] + self.b_ih).astype(dt)
         H = self.H
+        G = GATES[self.cell]
+        ghs = [gh[:, q * H:(q + 1) * H] for q in range(G)]
+        gis = [gi[q * H:(q + 1) * H] for q in range(G)]
         if self.cell == "relu":
-            return np.maximum(gh + gi, dt(0)).astype(np.float64), c
+            step = cells_relu.make_step(lambda env, x: np.maximum(x, dt(0)))
+            return step(None, ghs, gis)[0].astype(np.float64), c
         if self.cell == "lstm":
-            pre = gh + gi
-            i, fg, o = f(pre[:, :H]), f(pre[:, H:2 * H]), f(pre[:, 3 * H:])
-            g = th(pre[:, 2 * H:3 * H])
-            c2 = fg * c + i * g
-            return (o * th(c2)).astype(np.float64), c2.astype(np.float64)
-        r = f(gh[:, :H] + gi[:H])
-        z = f(gh[:, H:2 * H] + gi[H:2 * H])
-        n = th(gi[2 * H:] + r * gh[:, 2 * H:])
-        return ((h - n) * z + n).astype(np.float64), c
+            h2, c2 = _NUMPY_STEPS["lstm"](None, ghs, gis, c)[:2]
+            return h2.astype(np.float64), c2.astype(np.float64)
+        return _NUMPY_STEPS["gru"](None, ghs, gis, h)[0].astype(np.float64), c
 
     def logits(self, h):
         dt = self.np_dtype
