@@ -68,23 +68,28 @@ TRAINING = {  # the training options of `train` and `sweep` (issue 11)
     "--clip": ["0", "-1", "nan", "inf", *NUMBER], "--batch-size": ["0", "-1", "1.5", *NUMBER],
     "--weight-decay": ["-1", "nan", "inf", *NUMBER], "--l1": ["-1", "nan", "inf", *NUMBER],
 }
+PROTOCOL = {  # the authors'-protocol switches of train, sweep, reproduce, robustness (issue 22)
+    "--protocol": ["bad", "Authors", ""], "--selection": ["bad", "min", ""],
+    "--sessions": ["bad", "2", ""], "--stage-epochs": ["bad", "1,6", ""],
+}
 NUMERIC = {
     "data": {"--seed": SEED, "--train-lengths": ["1-50", "50-2", "2-", "3", "a-b", ""]},
     "train": {"--epochs": COUNT, "--lr": LR, "--hidden-size": ["0", "9", *NUMBER],
-              "--seed": SEED, **TRAINING},
+              "--seed": SEED, **TRAINING, **PROTOCOL},
     "eval": {},
     "sweep": {"--runs": ["0", "1,0", "-1", "1,,1", "1.5", *NUMBER], "--epochs": COUNT, "--lr": LR,
               "--jobs": COUNT, "--seed": SEED, "--hidden-size": ["0", "9"],
               "--block-size": ["0", "1025", "x"], "--cells": ["tanh", "lstm,lstm", ""],
-              **TRAINING},
+              **TRAINING, **PROTOCOL},
     "construct": {"--eps": ["0", "1", "-0.5", "1.5", "nan", "inf", *NUMBER],
                   "--hidden-size": ["0", "9", *NUMBER]},
     "diagnose": {},
-    "reproduce": {"--seed": SEED, "--jobs": COUNT, "--hidden-size": ["0", "9", *NUMBER]},
+    "reproduce": {"--seed": SEED, "--jobs": COUNT, "--hidden-size": ["0", "9", *NUMBER],
+                  **PROTOCOL},
     "repair": {"--max-length": ["1", "0", "-2", *NUMBER]},
     "verify": {"--max-length": ["1", "0", "-2", *NUMBER]},
     "robustness": {"--seeds": ["5:5", "3:1", "-1:2", "1:", ":3", "1:2:3", "0:100001", "x", ""],
-                   "--jobs": COUNT, "--profile": ["bad", ""]},
+                   "--jobs": COUNT, "--profile": ["bad", ""], **PROTOCOL},
 }
 OUT_DIRS = {"data": "--out", "train": "--out", "sweep": "--out", "diagnose": "--out",
             "reproduce": "--out", "robustness": "--out"}
